@@ -1,0 +1,1 @@
+//! Network-namespace lab harness for interop tests (needs root and the Debian peer packages).
