@@ -1,0 +1,449 @@
+//! UPDATE decode and encode, bgp-wire side by side with other Rust BGP crates.
+//!
+//! Every crate sees the same bytes (the hand-built fixtures of `speakerd_benches`) in the same
+//! run. For each fixture there is one criterion group per operation (`decode/ipv4/100`,
+//! `encode/ipv4/100`, ...), with one benchmark per crate, and throughput in prefixes.
+//!
+//! - **decode**: complete message bytes (header included) to the crate's typed message, then
+//!   a walk over the announced prefixes that folds each (address, length) into a [`Digest`].
+//!   The walk is the same for every crate and is what makes a lazy decoder do its work; the
+//!   digest is checked against the fixture before measuring.
+//! - **encode**: the crate's typed message (decoded once, outside the timing) back to complete
+//!   message bytes, into a buffer reused across iterations where the crate's API allows it.
+//!   The result is checked to decode, with the same crate, to the same prefixes.
+//!
+//! Run: `cargo bench -p speakerd-benches --bench codec`. Under `cargo test` criterion runs
+//! every benchmark once, so the checks above run in CI too.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use speakerd_benches::{Family, Fixture, fixtures, ipv4_prefixes, ipv6_prefixes};
+
+/// Count and order-sensitive hash of the announced prefixes of one UPDATE.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Digest {
+    count: usize,
+    hash: u64,
+}
+
+impl Digest {
+    #[inline]
+    fn add(&mut self, addr: u128, len: u8) {
+        self.count += 1;
+        // Truncations are intended: this only mixes bits.
+        #[allow(clippy::cast_possible_truncation)]
+        let folded = (addr as u64) ^ ((addr >> 64) as u64);
+        self.hash = (self.hash.rotate_left(7) ^ folded ^ u64::from(len))
+            .wrapping_mul(0x0000_0100_0000_01b3);
+    }
+
+    fn v4(&mut self, addr: std::net::Ipv4Addr, len: u8) {
+        self.add(u128::from(u32::from(addr)), len);
+    }
+
+    fn v6(&mut self, addr: std::net::Ipv6Addr, len: u8) {
+        self.add(u128::from(addr), len);
+    }
+
+    /// The digest a correct decoder must produce for `fixture`.
+    fn expected(fixture: &Fixture) -> Self {
+        let mut d = Digest::default();
+        match fixture.family {
+            Family::Ipv4 => ipv4_prefixes(fixture.prefixes)
+                .into_iter()
+                .for_each(|(a, l)| d.v4(a, l)),
+            Family::Ipv6 => ipv6_prefixes(fixture.prefixes)
+                .into_iter()
+                .for_each(|(a, l)| d.v6(a, l)),
+        }
+        d
+    }
+}
+
+/// One crate's decode and encode of a complete UPDATE message.
+trait Codec {
+    /// Name shown in the reports.
+    const NAME: &'static str;
+    /// Session state the decoder needs (4-octet AS negotiated, no ADD-PATH).
+    type Ctx;
+    /// The crate's decoded message.
+    type Msg;
+    /// Scratch output of the encoder, kept across iterations.
+    type Buf: Default;
+    /// Whether the crate can encode a message it decoded.
+    const CAN_ENCODE: bool = true;
+
+    fn ctx() -> Self::Ctx;
+    fn decode(ctx: &mut Self::Ctx, bytes: &Bytes) -> Self::Msg;
+    fn digest(msg: &Self::Msg) -> Digest;
+    fn encode<'b>(ctx: &mut Self::Ctx, msg: &Self::Msg, buf: &'b mut Self::Buf) -> &'b [u8];
+}
+
+// ---------------------------------------------------------------------------------------------
+// rustbgpd-wire: `decode_message` only frames the UPDATE (three raw `Bytes` sections);
+// `UpdateMessage::parse` decodes the attributes and NLRI. We time both, so the work matches
+// the other crates. Encoding builds the raw sections from the parsed form
+// (`UpdateMessage::build`) and then writes the message; encoding the raw sections alone would
+// be a memcpy.
+// ---------------------------------------------------------------------------------------------
+struct Rustbgpd;
+
+impl Codec for Rustbgpd {
+    const NAME: &'static str = "rustbgpd-wire";
+    type Ctx = ();
+    type Msg = rustbgpd_wire::update::ParsedUpdate;
+    type Buf = Vec<u8>;
+
+    fn ctx() -> Self::Ctx {}
+
+    fn decode(_: &mut (), bytes: &Bytes) -> Self::Msg {
+        let mut buf = bytes.clone();
+        let msg = rustbgpd_wire::decode_message(&mut buf, rustbgpd_wire::MAX_MESSAGE_LEN)
+            .expect("rustbgpd-wire decodes the fixture");
+        let rustbgpd_wire::Message::Update(update) = msg else {
+            panic!("rustbgpd-wire: not an UPDATE")
+        };
+        update
+            .parse(true, false, &[])
+            .expect("rustbgpd-wire parses the fixture")
+    }
+
+    fn digest(msg: &Self::Msg) -> Digest {
+        use rustbgpd_wire::attribute::PathAttribute;
+        use rustbgpd_wire::nlri::Prefix;
+        let mut d = Digest::default();
+        for e in &msg.announced {
+            d.v4(e.prefix.addr, e.prefix.len);
+        }
+        for a in &msg.attributes {
+            if let PathAttribute::MpReachNlri(mp) = a {
+                for e in &mp.announced {
+                    match e.prefix {
+                        Prefix::V4(p) => d.v4(p.addr, p.len),
+                        Prefix::V6(p) => d.v6(p.addr, p.len),
+                    }
+                }
+            }
+        }
+        d
+    }
+
+    fn encode<'b>(_: &mut (), msg: &Self::Msg, buf: &'b mut Vec<u8>) -> &'b [u8] {
+        let update = rustbgpd_wire::UpdateMessage::try_build(
+            &msg.announced,
+            &msg.withdrawn,
+            &msg.attributes,
+            true,
+            false,
+            rustbgpd_wire::Ipv4UnicastMode::Body,
+        )
+        .expect("rustbgpd-wire builds the UPDATE");
+        buf.clear();
+        update
+            .encode(buf)
+            .expect("rustbgpd-wire encodes the UPDATE");
+        buf
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// netgauze-bgp-pkt: eager parser over a `SliceReader`; writes through `std::io::Write`.
+// ---------------------------------------------------------------------------------------------
+struct Netgauze;
+
+impl Codec for Netgauze {
+    const NAME: &'static str = "netgauze-bgp-pkt";
+    type Ctx = netgauze_bgp_pkt::wire::deserializer::BgpParsingContext;
+    type Msg = netgauze_bgp_pkt::BgpMessage;
+    type Buf = Vec<u8>;
+
+    fn ctx() -> Self::Ctx {
+        // 4-octet AS, no ADD-PATH, strict.
+        Self::Ctx::default()
+    }
+
+    fn decode(ctx: &mut Self::Ctx, bytes: &Bytes) -> Self::Msg {
+        use netgauze_parse_utils::reader::SliceReader;
+        use netgauze_parse_utils::traits::ParseFromWithOneInput;
+        let mut reader = SliceReader::new(bytes);
+        netgauze_bgp_pkt::BgpMessage::parse(&mut reader, ctx)
+            .expect("netgauze-bgp-pkt parses the fixture")
+    }
+
+    fn digest(msg: &Self::Msg) -> Digest {
+        use netgauze_bgp_pkt::path_attribute::{MpReach, PathAttributeValue};
+        let netgauze_bgp_pkt::BgpMessage::Update(update) = msg else {
+            panic!("netgauze-bgp-pkt: not an UPDATE")
+        };
+        let mut d = Digest::default();
+        for p in update.nlri() {
+            let net = p.network().address();
+            d.v4(net.addr(), net.prefix_len());
+        }
+        for a in update.path_attributes() {
+            if let PathAttributeValue::MpReach(MpReach::Ipv6Unicast { nlri, .. }) = a.value() {
+                for p in nlri {
+                    let net = p.network().address();
+                    d.v6(net.addr(), net.prefix_len());
+                }
+            }
+        }
+        d
+    }
+
+    fn encode<'b>(_: &mut Self::Ctx, msg: &Self::Msg, buf: &'b mut Vec<u8>) -> &'b [u8] {
+        use netgauze_parse_utils::WritablePdu;
+        buf.clear();
+        msg.write(buf).expect("netgauze-bgp-pkt writes the UPDATE");
+        buf
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// zettabgp: the caller reads the 19-byte header (`decode_message_head`) and hands the body to
+// `BgpUpdateMessage::decode_from`; encoding writes the body into a caller-provided slice, then
+// the header (`prepare_message_buf`). ADD-PATH guessing (`fuzzy_pathid`) is switched off: the
+// session negotiated no ADD-PATH, and the guess would cost time on every NLRI field.
+// ---------------------------------------------------------------------------------------------
+struct Zettabgp;
+
+/// zettabgp's encoder needs a slice as long as the largest message.
+struct ZettaBuf(Vec<u8>);
+
+impl Default for ZettaBuf {
+    fn default() -> Self {
+        Self(vec![0; speakerd_benches::MAX_MESSAGE_LEN])
+    }
+}
+
+impl Codec for Zettabgp {
+    const NAME: &'static str = "zettabgp";
+    type Ctx = zettabgp::BgpSessionParams;
+    type Msg = zettabgp::prelude::BgpUpdateMessage;
+    type Buf = ZettaBuf;
+
+    fn ctx() -> Self::Ctx {
+        let mut params = zettabgp::BgpSessionParams::new(
+            64496,
+            90,
+            zettabgp::BgpTransportMode::IPv4,
+            std::net::Ipv4Addr::new(192, 0, 2, 2),
+            vec![zettabgp::prelude::BgpCapability::CapASN32(64496)],
+        );
+        params.check_caps();
+        params.fuzzy_pathid = false;
+        params
+    }
+
+    fn decode(ctx: &mut Self::Ctx, bytes: &Bytes) -> Self::Msg {
+        use zettabgp::BgpMessage as _;
+        let (kind, len) = ctx
+            .decode_message_head(bytes)
+            .expect("zettabgp reads the header");
+        assert!(matches!(kind, zettabgp::prelude::BgpMessageType::Update));
+        let mut update = zettabgp::prelude::BgpUpdateMessage::new();
+        update
+            .decode_from(ctx, &bytes[19..19 + len])
+            .expect("zettabgp decodes the fixture");
+        update
+    }
+
+    fn digest(msg: &Self::Msg) -> Digest {
+        use zettabgp::prelude::{BgpAddrs, BgpAttrItem};
+        let mut d = Digest::default();
+        let mut walk = |addrs: &BgpAddrs| match addrs {
+            BgpAddrs::IPV4U(v) => v.iter().for_each(|p| d.v4(p.addr, p.prefixlen)),
+            BgpAddrs::IPV6U(v) => v.iter().for_each(|p| d.v6(p.addr, p.prefixlen)),
+            _ => {}
+        };
+        walk(&msg.updates);
+        for a in &msg.attrs {
+            if let BgpAttrItem::MPUpdates(mp) = a {
+                walk(&mp.addrs);
+            }
+        }
+        d
+    }
+
+    fn encode<'b>(ctx: &mut Self::Ctx, msg: &Self::Msg, buf: &'b mut ZettaBuf) -> &'b [u8] {
+        use zettabgp::BgpMessage as _;
+        let body = msg
+            .encode_to(ctx, &mut buf.0[19..])
+            .expect("zettabgp encodes the UPDATE");
+        let total = ctx
+            .prepare_message_buf(&mut buf.0, zettabgp::prelude::BgpMessageType::Update, body)
+            .expect("zettabgp writes the header");
+        &buf.0[..total]
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// bgpkit-parser: `parse_bgp_message` over `Bytes`, eager; `BgpMessage::encode` returns a new
+// `Bytes` (no way to reuse a buffer).
+// ---------------------------------------------------------------------------------------------
+struct Bgpkit;
+
+impl Codec for Bgpkit {
+    const NAME: &'static str = "bgpkit-parser";
+    type Ctx = ();
+    type Msg = bgpkit_parser::models::BgpMessage;
+    type Buf = Bytes;
+
+    fn ctx() -> Self::Ctx {}
+
+    fn decode(_: &mut (), bytes: &Bytes) -> Self::Msg {
+        let mut data = bytes.clone();
+        bgpkit_parser::parser::bgp::parse_bgp_message(
+            &mut data,
+            false,
+            &bgpkit_parser::models::AsnLength::Bits32,
+        )
+        .expect("bgpkit-parser parses the fixture")
+    }
+
+    fn digest(msg: &Self::Msg) -> Digest {
+        let bgpkit_parser::models::BgpMessage::Update(update) = msg else {
+            panic!("bgpkit-parser: not an UPDATE")
+        };
+        let mut d = Digest::default();
+        let mut add = |net: &ipnet::IpNet| match net {
+            ipnet::IpNet::V4(n) => d.v4(n.addr(), n.prefix_len()),
+            ipnet::IpNet::V6(n) => d.v6(n.addr(), n.prefix_len()),
+        };
+        for p in &update.announced_prefixes {
+            add(&p.prefix);
+        }
+        if let Some(mp) = update.attributes.get_reachable_nlri() {
+            for p in &mp.prefixes {
+                add(&p.prefix);
+            }
+        }
+        d
+    }
+
+    fn encode<'b>(_: &mut (), msg: &Self::Msg, buf: &'b mut Bytes) -> &'b [u8] {
+        *buf = msg
+            .encode(bgpkit_parser::models::AsnLength::Bits32)
+            .expect("bgpkit-parser encodes the UPDATE");
+        buf
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Driver
+// ---------------------------------------------------------------------------------------------
+
+/// Checks `C` against the fixture: decode gives the right prefixes, encode gives bytes that
+/// decode to the same prefixes. Returns whether the encoding is byte-identical to the fixture.
+fn check<C: Codec>(fixture: &Fixture, bytes: &Bytes) -> bool {
+    let mut ctx = C::ctx();
+    let msg = C::decode(&mut ctx, bytes);
+    let want = Digest::expected(fixture);
+    assert_eq!(
+        C::digest(&msg),
+        want,
+        "{} decode of {}",
+        C::NAME,
+        fixture.name
+    );
+    if !C::CAN_ENCODE {
+        return false;
+    }
+    let mut buf = C::Buf::default();
+    let encoded = Bytes::copy_from_slice(C::encode(&mut ctx, &msg, &mut buf));
+    let again = C::decode(&mut ctx, &encoded);
+    assert_eq!(
+        C::digest(&again),
+        want,
+        "{} re-decode of {}",
+        C::NAME,
+        fixture.name
+    );
+    encoded == *bytes
+}
+
+fn decode_one<C: Codec>(
+    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    bytes: &Bytes,
+) {
+    let mut ctx = C::ctx();
+    c.bench_function(C::NAME, |b| {
+        b.iter(|| {
+            let msg = C::decode(&mut ctx, black_box(bytes));
+            C::digest(&msg)
+        });
+    });
+}
+
+fn encode_one<C: Codec>(
+    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    bytes: &Bytes,
+) {
+    if !C::CAN_ENCODE {
+        return;
+    }
+    let mut ctx = C::ctx();
+    let msg = C::decode(&mut ctx, bytes);
+    let mut buf = C::Buf::default();
+    c.bench_function(C::NAME, |b| {
+        b.iter(|| C::encode(&mut ctx, black_box(&msg), &mut buf).len());
+    });
+}
+
+/// Every crate, in report order. A macro because the list is of types.
+macro_rules! for_each_codec {
+    ($f:ident, $($arg:expr),*) => {{
+        $f::<Rustbgpd>($($arg),*);
+        $f::<Netgauze>($($arg),*);
+        $f::<Zettabgp>($($arg),*);
+        $f::<Bgpkit>($($arg),*);
+    }};
+}
+
+fn codec(c: &mut Criterion) {
+    for fixture in fixtures() {
+        let bytes = Bytes::from(fixture.bytes.clone());
+        let n = u64::try_from(fixture.prefixes).expect("small");
+
+        let identical: Vec<&str> = [
+            (Rustbgpd::NAME, check::<Rustbgpd>(&fixture, &bytes)),
+            (Netgauze::NAME, check::<Netgauze>(&fixture, &bytes)),
+            (Zettabgp::NAME, check::<Zettabgp>(&fixture, &bytes)),
+            (Bgpkit::NAME, check::<Bgpkit>(&fixture, &bytes)),
+        ]
+        .into_iter()
+        .filter_map(|(name, same)| same.then_some(name))
+        .collect();
+        eprintln!(
+            "{}: re-encoded byte-identical by: {identical:?}",
+            fixture.name
+        );
+
+        let mut group = c.benchmark_group(format!("decode/{}", fixture.name));
+        group.throughput(Throughput::Elements(n));
+        for_each_codec!(decode_one, &mut group, &bytes);
+        group.finish();
+
+        let mut group = c.benchmark_group(format!("encode/{}", fixture.name));
+        group.throughput(Throughput::Elements(n));
+        for_each_codec!(encode_one, &mut group, &bytes);
+        group.finish();
+    }
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = codec
+}
+criterion_main!(benches);
