@@ -1,2 +1,75 @@
 //! BFD (RFC 5880) sessions as a deterministic, sans-IO state machine, and the packet codec.
+//!
+//! # Contract
+//!
+//! - **No I/O, no clocks, no threads.** Every input carries `now: Instant`; the caller owns the
+//!   clock, the sockets (RFC 5881/5883 UDP) and the timers. Randomness (transmit jitter,
+//!   initial sequence number) comes from an injected [`RandomSource`].
+//! - **Deterministic.** The same inputs at the same instants with the same RNG seed give the
+//!   same packets, events and deadlines — which is what the virtual-time tests rely on.
+//! - **Never panics on input.** [`ControlPacket::decode`] and [`Session::handle_packet`] accept
+//!   any bytes; a bad packet is an `Err` naming the failed check, and changes nothing.
+//!
+//! # Driving a session
+//!
+//! After every input ([`Session::handle_packet`], [`Session::handle_timeout`],
+//! [`Session::set_intervals`], [`Session::admin_down`] ...), the runtime drains
+//! [`Session::poll_transmit`] (packets to send) and [`Session::poll_event`] (state changes),
+//! then sleeps until [`Session::poll_timeout`] and calls [`Session::handle_timeout`] then.
+//! Calling `handle_timeout` early is harmless, so one timer thread with a deadline heap can
+//! drive thousands of sessions, re-arming a session's entry only when its deadline changes.
+//!
+//! # Example: two sessions reach Up on virtual time
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use bfd::{Session, SessionConfig, SplitMix64, State};
+//!
+//! let cfg = SessionConfig {
+//!     desired_min_tx: Duration::from_millis(50),
+//!     required_min_rx: Duration::from_millis(50),
+//!     detect_mult: 3,
+//!     ..SessionConfig::default()
+//! };
+//! let t0 = Instant::now(); // only an origin: time below advances virtually
+//! let mut a = Session::new(cfg.clone(), 1, t0, SplitMix64::new(1)).unwrap();
+//! let mut b = Session::new(cfg, 2, t0, SplitMix64::new(2)).unwrap();
+//! let mut now = t0;
+//! for _ in 0..100 {
+//!     a.handle_timeout(now);
+//!     b.handle_timeout(now);
+//!     // Deliver everything each side sends, instantly.
+//!     while let Some(p) = a.poll_transmit(now) {
+//!         b.handle_packet(now, &p).unwrap();
+//!     }
+//!     while let Some(p) = b.poll_transmit(now) {
+//!         a.handle_packet(now, &p).unwrap();
+//!     }
+//!     if a.state() == State::Up && b.state() == State::Up {
+//!         break;
+//!     }
+//!     // Jump to the earliest deadline of either session.
+//!     now = [a.poll_timeout(), b.poll_timeout()].into_iter().flatten().min().unwrap().max(now);
+//! }
+//! assert_eq!((a.state(), b.state()), (State::Up, State::Up));
+//! assert_eq!(a.remote_discr(), 2);
+//! // Detection time: peer's multiplier x max(our RequiredMinRx, peer's DesiredMinTx).
+//! assert!(a.detection_time() >= Some(Duration::from_millis(150)));
+//! while let Some(ev) = a.poll_event() {
+//!     println!("{ev:?}");
+//! }
+//! ```
 #![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod packet;
+pub mod rng;
+pub mod session;
+
+pub use auth::{AuthConfig, AuthConfigError, AuthError};
+pub use packet::{
+    AuthSection, AuthType, ControlPacket, DecodeError, Diagnostic, Flags, PacketBuf, Password,
+    State,
+};
+pub use rng::{RandomSource, SplitMix64};
+pub use session::{ConfigError, Event, RxError, Session, SessionConfig};
