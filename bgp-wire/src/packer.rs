@@ -1,0 +1,300 @@
+//! Packing many prefixes that share one attribute set into the fewest UPDATEs.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use ipnet::IpNet;
+
+use crate::attributes::{AttrFlags, AttributeValue, MpNextHop, PathAttribute, attr_type};
+use crate::error::EncodeError;
+use crate::message::{MARKER, message_type};
+use crate::types::{EncodeContext, Family, HEADER_LEN, Nlri};
+use crate::update::{encode_attribute, put_mp_reach_head};
+
+/// Packs announcements and withdrawals into UPDATE messages no larger than the
+/// negotiated maximum (4096, or 65535 with RFC 8654).
+///
+/// The attribute block is encoded once and copied into each message; prefixes
+/// are written straight into one output buffer from which each finished message
+/// is split off without copying. Messages are filled greedily, so for prefixes
+/// of equal size the message count is the minimum possible.
+///
+/// IPv4 prefixes go in the traditional NLRI / withdrawn routes fields, unless the
+/// attributes hold an IPv4 [`AttributeValue::MpReach`] (RFC 8950 IPv6 next hop),
+/// in which case they go in MP_REACH_NLRI. IPv6 prefixes go in MP_REACH_NLRI /
+/// MP_UNREACH_NLRI; the attributes must then hold an IPv6 `MpReach` giving the
+/// family and next hop (its own NLRI list is ignored). MP_REACH_NLRI is written
+/// first (RFC 7606 §5.1).
+#[derive(Debug, Clone)]
+pub struct UpdatePacker {
+    ctx: EncodeContext,
+    max_len: usize,
+}
+
+impl UpdatePacker {
+    /// A packer for a session with this encode context (maximum size from it).
+    pub fn new(ctx: &EncodeContext) -> UpdatePacker {
+        UpdatePacker {
+            ctx: ctx.clone(),
+            max_len: ctx.max_message_len(),
+        }
+    }
+
+    /// Overrides the maximum message size (for tests; at most the context's).
+    pub fn with_max_len(mut self, max_len: usize) -> UpdatePacker {
+        self.max_len = max_len.min(self.ctx.max_message_len());
+        self
+    }
+
+    /// The maximum message size in use.
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// UPDATEs announcing `prefixes` with `attrs`.
+    pub fn announce(
+        &self,
+        attrs: &[PathAttribute],
+        prefixes: &[Nlri],
+    ) -> Result<Vec<Bytes>, EncodeError> {
+        let mut block = BytesMut::new();
+        let mut mp4: Option<(Family, MpNextHop)> = None;
+        let mut mp6: Option<(Family, MpNextHop)> = None;
+        let mut has_next_hop = false;
+        for a in attrs {
+            match &a.value {
+                AttributeValue::MpReach(m) if m.family.afi == crate::Afi::IPV4 => {
+                    mp4 = Some((m.family, m.next_hop))
+                }
+                AttributeValue::MpReach(m) if m.family.afi == crate::Afi::IPV6 => {
+                    mp6 = Some((m.family, m.next_hop))
+                }
+                AttributeValue::MpReach(m) => return Err(EncodeError::UnsupportedFamily(m.family)),
+                AttributeValue::MpUnreach(_) => {}
+                v => {
+                    has_next_hop |= v.type_code() == attr_type::NEXT_HOP;
+                    encode_attribute(a, &self.ctx, &mut block)?;
+                }
+            }
+        }
+        let (n4, n6) = count_families(prefixes);
+        let mut out = Vec::new();
+        let mut buf = BytesMut::new();
+        if n4 > 0 {
+            match mp4 {
+                Some((fam, nh)) => {
+                    self.pack_mp(prefixes, true, fam, Some(&nh), &block, &mut buf, &mut out)?
+                }
+                None if !has_next_hop => {
+                    return Err(EncodeError::MissingNextHop(Family::IPV4_UNICAST));
+                }
+                None => self.pack_traditional(prefixes, &block, false, &mut buf, &mut out)?,
+            }
+        }
+        if n6 > 0 {
+            let Some((fam, nh)) = mp6 else {
+                return Err(EncodeError::MissingNextHop(Family::IPV6_UNICAST));
+            };
+            self.pack_mp(prefixes, false, fam, Some(&nh), &block, &mut buf, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// UPDATEs withdrawing `prefixes` (IPv4 in the withdrawn routes field, IPv6
+    /// in MP_UNREACH_NLRI for IPv6 unicast).
+    pub fn withdraw(&self, prefixes: &[Nlri]) -> Result<Vec<Bytes>, EncodeError> {
+        let (n4, n6) = count_families(prefixes);
+        let mut out = Vec::new();
+        let mut buf = BytesMut::new();
+        if n4 > 0 {
+            self.pack_traditional(prefixes, &[], true, &mut buf, &mut out)?;
+        }
+        if n6 > 0 {
+            self.pack_mp(
+                prefixes,
+                false,
+                Family::IPV6_UNICAST,
+                None,
+                &[],
+                &mut buf,
+                &mut out,
+            )?;
+        }
+        Ok(out)
+    }
+
+    /// Traditional fields: header, withdrawn len, [withdrawn], attr len, attrs, [nlri].
+    fn pack_traditional(
+        &self,
+        prefixes: &[Nlri],
+        block: &[u8],
+        withdraw: bool,
+        buf: &mut BytesMut,
+        out: &mut Vec<Bytes>,
+    ) -> Result<(), EncodeError> {
+        let ap = self.ctx.has_add_path(Family::IPV4_UNICAST);
+        let fixed = HEADER_LEN + 4 + block.len();
+        let room = self.max_len.saturating_sub(fixed);
+        let max_one = 5 + if ap { 4 } else { 0 };
+        if room < max_one {
+            return Err(EncodeError::MessageTooLong {
+                len: fixed + max_one,
+                max: self.max_len,
+            });
+        }
+        buf.reserve(estimate(prefixes.len(), ap, 4, fixed, room));
+        let mut used = 0;
+        let mut open = false;
+        for n in prefixes.iter().filter(|n| matches!(n.prefix, IpNet::V4(_))) {
+            let l = n.wire_len(ap);
+            if open && used + l > room {
+                finish_traditional(buf, used, withdraw, out);
+                open = false;
+            }
+            if !open {
+                buf.put_slice(&MARKER);
+                buf.put_u16(0);
+                buf.put_u8(message_type::UPDATE);
+                if withdraw {
+                    buf.put_u16(0); // patched
+                } else {
+                    buf.put_u16(0);
+                    buf.put_u16(block.len() as u16);
+                    buf.put_slice(block);
+                }
+                used = 0;
+                open = true;
+            }
+            crate::types::put_nlri(buf, n, ap);
+            used += l;
+        }
+        if open {
+            finish_traditional(buf, used, withdraw, out);
+        }
+        Ok(())
+    }
+
+    /// MP fields: header, 0, attr len, MP_(UN)REACH {head, nlri}, other attrs.
+    #[allow(clippy::too_many_arguments)]
+    fn pack_mp(
+        &self,
+        prefixes: &[Nlri],
+        v4: bool,
+        family: Family,
+        next_hop: Option<&MpNextHop>,
+        block: &[u8],
+        buf: &mut BytesMut,
+        out: &mut Vec<Bytes>,
+    ) -> Result<(), EncodeError> {
+        let ap = self.ctx.has_add_path(family);
+        let mut head = BytesMut::new();
+        match next_hop {
+            Some(nh) => put_mp_reach_head(family, nh, &mut head),
+            None => {
+                head.put_u16(family.afi.0);
+                head.put_u8(family.safi.0);
+            }
+        }
+        let type_code = if next_hop.is_some() {
+            attr_type::MP_REACH_NLRI
+        } else {
+            attr_type::MP_UNREACH_NLRI
+        };
+        // header + withdrawn len + attr len + MP attr header (extended length) + head + other attrs
+        let fixed = HEADER_LEN + 4 + 4 + head.len() + block.len();
+        let room = self.max_len.saturating_sub(fixed);
+        let max_one = if v4 { 5 } else { 17 } + if ap { 4 } else { 0 };
+        if room < max_one {
+            return Err(EncodeError::MessageTooLong {
+                len: fixed + max_one,
+                max: self.max_len,
+            });
+        }
+        buf.reserve(estimate(
+            prefixes.len(),
+            ap,
+            if v4 { 4 } else { 8 },
+            fixed,
+            room,
+        ));
+        let mut used = 0;
+        let mut open = false;
+        let flags = (AttrFlags::OPTIONAL | AttrFlags::EXTENDED_LENGTH).bits();
+        for n in prefixes
+            .iter()
+            .filter(|n| matches!(n.prefix, IpNet::V4(_)) == v4)
+        {
+            let l = n.wire_len(ap);
+            if open && used + l > room {
+                finish_mp(buf, used, &head, block, out);
+                open = false;
+            }
+            if !open {
+                buf.put_slice(&MARKER);
+                buf.put_u16(0);
+                buf.put_u8(message_type::UPDATE);
+                buf.put_u16(0);
+                buf.put_u16(0); // attr len, patched
+                buf.put_u8(flags);
+                buf.put_u8(type_code);
+                buf.put_u16(0); // MP attr len, patched
+                buf.put_slice(&head);
+                used = 0;
+                open = true;
+            }
+            crate::types::put_nlri(buf, n, ap);
+            used += l;
+        }
+        if open {
+            finish_mp(buf, used, &head, block, out);
+        }
+        Ok(())
+    }
+}
+
+fn count_families(prefixes: &[Nlri]) -> (usize, usize) {
+    let n4 = prefixes
+        .iter()
+        .filter(|n| matches!(n.prefix, IpNet::V4(_)))
+        .count();
+    (n4, prefixes.len() - n4)
+}
+
+/// Rough size of the output, so the buffer grows once.
+fn estimate(n: usize, ap: bool, avg: usize, fixed: usize, room: usize) -> usize {
+    let bytes = n * (avg + if ap { 4 } else { 0 });
+    bytes + (bytes / room.max(1) + 1) * fixed
+}
+
+fn finish_traditional(buf: &mut BytesMut, used: usize, withdraw: bool, out: &mut Vec<Bytes>) {
+    if withdraw {
+        buf[HEADER_LEN..HEADER_LEN + 2].copy_from_slice(&(used as u16).to_be_bytes());
+        buf.put_u16(0); // total path attribute length
+    }
+    let len = buf.len() as u16;
+    buf[16..18].copy_from_slice(&len.to_be_bytes());
+    out.push(buf.split().freeze());
+}
+
+fn finish_mp(buf: &mut BytesMut, used: usize, head: &[u8], block: &[u8], out: &mut Vec<Bytes>) {
+    let mp_len = (head.len() + used) as u16;
+    buf[HEADER_LEN + 6..HEADER_LEN + 8].copy_from_slice(&mp_len.to_be_bytes());
+    buf.put_slice(block);
+    let alen = (buf.len() - HEADER_LEN - 4) as u16;
+    buf[HEADER_LEN + 2..HEADER_LEN + 4].copy_from_slice(&alen.to_be_bytes());
+    let len = buf.len() as u16;
+    buf[16..18].copy_from_slice(&len.to_be_bytes());
+    out.push(buf.split().freeze());
+}
+
+/// Convenience: [`UpdatePacker::announce`] with the context's maximum size.
+pub fn pack_announcements(
+    attrs: &[PathAttribute],
+    prefixes: &[Nlri],
+    ctx: &EncodeContext,
+) -> Result<Vec<Bytes>, EncodeError> {
+    UpdatePacker::new(ctx).announce(attrs, prefixes)
+}
+
+/// Convenience: [`UpdatePacker::withdraw`] with the context's maximum size.
+pub fn pack_withdrawals(prefixes: &[Nlri], ctx: &EncodeContext) -> Result<Vec<Bytes>, EncodeError> {
+    UpdatePacker::new(ctx).withdraw(prefixes)
+}
