@@ -384,7 +384,7 @@ fn update_3_4_attribute_flags_error() {
     // MP_REACH with wrong flags → session reset (RFC 7606 §7.11).
     let a = attr(0xc0, 15, &[0, 2, 1]);
     assert_fatal(
-        &update(&[], &[a.clone()], &[]),
+        &update(&[], std::slice::from_ref(&a), &[]),
         &notification_bytes(3, 4, &a),
     );
 }
@@ -608,7 +608,7 @@ fn rfc7606_mp_reach_errors_reset() {
     // Too short for AFI/SAFI/next hop length.
     let a = attr(0x80, 14, &[0, 2, 1]);
     assert_fatal(
-        &update(&[], &[a.clone()], &[]),
+        &update(&[], std::slice::from_ref(&a), &[]),
         &notification_bytes(3, 5, &a),
     );
 }
