@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Print the codec benchmark results as Markdown tables of ns per prefix.
+
+Reads criterion's output (target/criterion/*/*/new/{benchmark,estimates}.json) after
+`cargo bench -p speakerd-benches --bench codec`. Usage:
+
+    python3 benches/table.py [CRITERION_DIR]
+
+CRITERION_DIR defaults to $CARGO_TARGET_DIR/criterion, else target/criterion.
+Uses the median of criterion's samples (robust to the noise of a shared machine).
+"""
+import json
+import os
+import sys
+from pathlib import Path
+
+OURS = "bgp-wire"
+ORDER = [OURS, "rustbgpd-wire", "netgauze-bgp-pkt", "zettabgp", "bgpkit-parser"]
+
+
+def load(root):
+    results = {}  # (op, fixture) -> {crate: (median_ns, lo_ns, hi_ns, prefixes)}
+    for bench in sorted(root.glob("*/*/new/benchmark.json")):
+        meta = json.loads(bench.read_text())
+        est = json.loads((bench.parent / "estimates.json").read_text())["median"]
+        op, _, fixture = meta["group_id"].partition("/")
+        n = meta["throughput"]["Elements"]
+        ci = est["confidence_interval"]
+        results.setdefault((op, fixture), {})[meta["function_id"]] = (
+            est["point_estimate"],
+            ci["lower_bound"],
+            ci["upper_bound"],
+            n,
+        )
+    return results
+
+
+def fixture_key(f):
+    fam, _, n = f.partition("/")
+    return (fam, int(n))
+
+
+def main():
+    if len(sys.argv) > 1:
+        root = Path(sys.argv[1])
+    else:
+        root = Path(os.environ.get("CARGO_TARGET_DIR", "target")) / "criterion"
+    results = load(root)
+    if not results:
+        sys.exit(f"no criterion results under {root}")
+    crates = [c for c in ORDER if any(c in r for r in results.values())]
+    crates += sorted({c for r in results.values() for c in r} - set(crates))
+    for op in ("decode", "encode"):
+        fixtures = sorted({f for (o, f) in results if o == op}, key=fixture_key)
+        print(f"\n### {op}: ns per prefix (median; whole message in parentheses)\n")
+        head = ["fixture"] + crates + ["bgp-wire / fastest other"]
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for f in fixtures:
+            row = results[(op, f)]
+            cells = [f]
+            for c in crates:
+                if c in row:
+                    med, _, _, n = row[c]
+                    cells.append(f"{med / n:.1f} ({fmt_ns(med)})")
+                else:
+                    cells.append("-")
+            others = [row[c][0] for c in row if c != OURS]
+            if OURS in row and others:
+                cells.append(f"{row[OURS][0] / min(others):.2f}")
+            else:
+                cells.append("-")
+            print("| " + " | ".join(cells) + " |")
+
+
+def fmt_ns(ns):
+    return f"{ns / 1000:.2f} µs" if ns >= 1000 else f"{ns:.0f} ns"
+
+
+if __name__ == "__main__":
+    main()
