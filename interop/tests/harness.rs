@@ -1,0 +1,130 @@
+//! Proves the lab harness: real peers reach Established with each other inside a lab, and
+//! dropping the lab removes its namespaces and processes. Skips (prints why) when not root
+//! or a peer binary is missing, unless `SPEAKERD_INTEROP=require`.
+
+use std::time::Duration;
+
+use interop::bird::{Bird, BirdConfig};
+use interop::exabgp::{Exabgp, ExabgpConfig};
+use interop::frr::{Frr, FrrConfig};
+use interop::gobgp::{Gobgp, GobgpConfig};
+use interop::{Family, Lab, Neighbor, Peer, netns_exists, wait_until};
+
+const DEADLINE: Duration = Duration::from_secs(15);
+
+#[test]
+fn frr_and_bird_reach_established_and_lab_cleans_up() {
+    let Some(mut lab) = Lab::skip_unless_ready_for(&[Peer::Frr, Peer::Bird]) else {
+        return;
+    };
+    let seg = lab
+        .segment(&[
+            ("frr", &["192.0.2.1/24", "2001:db8::1/64"]),
+            ("bird", &["192.0.2.2/24", "2001:db8::2/64"]),
+        ])
+        .unwrap();
+    let frr_cfg = FrrConfig::new(64500, "192.0.2.1")
+        .neighbor(Neighbor::new("192.0.2.2", 64501))
+        .network("203.0.113.0/24");
+    let bird_cfg = BirdConfig::new(64501, "192.0.2.2")
+        .neighbor(Neighbor::new("192.0.2.1", 64500).local_address("192.0.2.2"))
+        .network("198.51.100.0/24");
+    let frr = Frr::start(&mut lab, &seg.nodes[0].ns, &frr_cfg).unwrap();
+    let bird = Bird::start(&mut lab, &seg.nodes[1].ns, &bird_cfg).unwrap();
+    let view = || format!("{}\n\n{}", frr.view(), bird.view());
+
+    // Both sides' own views.
+    wait_until(
+        DEADLINE,
+        "FRR: neighbor 192.0.2.2 Established",
+        || Ok(frr.neighbor_state("192.0.2.2")? == "Established"),
+        view,
+    );
+    wait_until(
+        DEADLINE,
+        "BIRD: protocol to 192.0.2.1 Established",
+        || bird.established("192.0.2.1"),
+        view,
+    );
+    // Routes went both ways: FRR received BIRD's prefix, BIRD received FRR's.
+    wait_until(
+        DEADLINE,
+        "FRR summary: 1 prefix received from BIRD",
+        || {
+            let s = frr.bgp_summary_json()?;
+            Ok(s["ipv4Unicast"]["peers"]["192.0.2.2"]["pfxRcd"].as_u64() == Some(1))
+        },
+        view,
+    );
+    wait_until(
+        DEADLINE,
+        "BIRD: route 203.0.113.0/24 from FRR",
+        || {
+            Ok(bird
+                .birdc("show route 203.0.113.0/24")?
+                .contains("203.0.113.0/24"))
+        },
+        view,
+    );
+
+    let names: Vec<String> = lab.namespaces().to_vec();
+    assert_eq!(names.len(), 3, "sw, frr, bird: {names:?}");
+    assert!(names.iter().all(|n| netns_exists(n)));
+    let bird_dir = bird.dir.clone();
+    drop(lab);
+    for n in &names {
+        assert!(!netns_exists(n), "namespace {n} still exists after drop");
+    }
+    assert!(!bird_dir.exists(), "lab directory still exists after drop");
+}
+
+#[test]
+fn gobgp_and_exabgp_reach_established_with_frr() {
+    let Some(mut lab) = Lab::skip_unless_ready() else {
+        return;
+    };
+    let seg = lab
+        .segment(&[
+            ("r", &["198.51.100.1/24"]),
+            ("gobgp", &["198.51.100.3/24"]),
+            ("exa", &["198.51.100.4/24"]),
+        ])
+        .unwrap();
+    let both = [Family::Ipv4Unicast];
+    let frr_cfg = FrrConfig::new(64500, "198.51.100.1")
+        .neighbor(Neighbor::new("198.51.100.3", 4_200_000_003).families(&both))
+        .neighbor(Neighbor::new("198.51.100.4", 64504).passive());
+    let gobgp_cfg = GobgpConfig::new(4_200_000_003, "198.51.100.3")
+        .neighbor(Neighbor::new("198.51.100.1", 64500).passive())
+        .network("203.0.113.128/25");
+    let exa_cfg = ExabgpConfig::new(64504, "198.51.100.4")
+        .neighbor(Neighbor::new("198.51.100.1", 64500).local_address("198.51.100.4"))
+        .network("203.0.113.64/26");
+    let frr = Frr::start(&mut lab, &seg.nodes[0].ns, &frr_cfg).unwrap();
+    let gobgp = Gobgp::start(&mut lab, &seg.nodes[1].ns, &gobgp_cfg).unwrap();
+    let exa = Exabgp::start(&mut lab, &seg.nodes[2].ns, &exa_cfg).unwrap();
+    let view = || format!("{}\n\n{}\n\n{}", frr.view(), gobgp.view(), exa.view());
+
+    wait_until(
+        DEADLINE,
+        "GoBGP: neighbor 198.51.100.1 established",
+        || Ok(gobgp.neighbor_state("198.51.100.1")? == "established"),
+        view,
+    );
+    for (addr, prefix) in [
+        ("198.51.100.3", "203.0.113.128/25"),
+        ("198.51.100.4", "203.0.113.64/26"),
+    ] {
+        wait_until(
+            DEADLINE,
+            &format!("FRR: neighbor {addr} Established with {prefix} received"),
+            || {
+                Ok(frr.neighbor_state(addr)? == "Established"
+                    && frr
+                        .vtysh(&format!("show bgp ipv4 unicast {prefix} json"))?
+                        .contains(addr))
+            },
+            view,
+        );
+    }
+}
