@@ -62,11 +62,13 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod demux;
 pub mod packet;
 pub mod rng;
 pub mod session;
 
 pub use auth::{AuthConfig, AuthConfigError, AuthError};
+pub use demux::{Demux, DemuxError};
 pub use packet::{
     AuthSection, AuthType, ControlPacket, DecodeError, Diagnostic, Flags, PacketBuf, Password,
     State,

@@ -329,7 +329,7 @@ impl<R: RandomSource> Session<R> {
         if self.detect_deadline.is_some_and(|d| now >= d) {
             self.detect_deadline = None;
             // RFC 5880 §6.8.1: bfd.RemoteDiscr is zeroed after a Detection Time of silence;
-            // the other remote variables go back to their initial values with it.
+            // RFC 5880 §6.8.18: bfd.RemoteMinRxInterval goes back to 1, the rest with it.
             self.remote_discr = 0;
             self.remote_state = State::Down;
             self.remote_demand = false;
@@ -370,8 +370,8 @@ impl<R: RandomSource> Session<R> {
     }
 
     /// Takes the session administratively down (RFC 5880 §6.8.16): state AdminDown, diag 7,
-    /// and AdminDown packets are sent for one detection period (Detect Mult transmit
-    /// intervals), then transmission stops. Received packets are ignored until
+    /// and AdminDown packets are sent for Detect Mult transmit intervals (at least the peer's
+    /// Detection Time, as §6.8.16 asks), then transmission stops. Received packets are ignored until
     /// [`admin_up`](Self::admin_up).
     pub fn admin_down(&mut self, now: Instant) {
         if self.state == State::AdminDown {

@@ -417,3 +417,43 @@ proptest! {
         let _ = s.handle_packet(t0, &bytes);
     }
 }
+
+#[test]
+fn demux_selects_by_your_discriminator_then_by_peer() {
+    let mut d: bfd::Demux<&str, &str> = bfd::Demux::new();
+    assert!(d.is_empty());
+    d.insert(0x5566_7788, "192.0.2.1", "s1");
+    d.insert(9, "192.0.2.2", "s2");
+    assert_eq!(d.len(), 2);
+    assert!(d.contains_discriminator(9));
+    // Your Discriminator wins over the peer address.
+    assert_eq!(d.lookup(&"192.0.2.2", &base().encode()), Ok(&"s1"));
+    let other = ControlPacket {
+        your_discr: 10,
+        ..base()
+    };
+    assert_eq!(
+        d.lookup(&"192.0.2.1", &other.encode()),
+        Err(bfd::DemuxError::UnknownDiscriminator(10))
+    );
+    // Your Discriminator zero (a Down packet): by peer.
+    let down = ControlPacket {
+        state: State::Down,
+        your_discr: 0,
+        ..base()
+    };
+    assert_eq!(d.lookup(&"192.0.2.2", &down.encode()), Ok(&"s2"));
+    assert_eq!(
+        d.lookup(&"198.51.100.1", &down.encode()),
+        Err(bfd::DemuxError::UnknownPeer)
+    );
+    assert_eq!(
+        d.lookup(&"192.0.2.2", &[0u8; 3]),
+        Err(bfd::DemuxError::Decode(DecodeError::BadVersion(0)))
+    );
+    assert_eq!(d.remove(9, &"192.0.2.2"), Some("s2"));
+    assert_eq!(
+        d.lookup(&"192.0.2.2", &down.encode()),
+        Err(bfd::DemuxError::UnknownPeer)
+    );
+}
