@@ -79,7 +79,10 @@ for n in $NODES; do
     ip netns add "$ns"
     ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
     ip -n "$ns" link set lo up
-    ip -n "$ns" link add eth0 type veth peer name "p$n" netns "${P}sw"
+    # Fixed MACs (RFC 7042 documentation range) keep the link-local next hops, and so the
+    # golden files, identical from run to run.
+    ip -n "$ns" link add eth0 address "00:00:5e:00:53:0$i" type veth \
+        peer name "p$n" address "00:00:5e:00:53:1$i" netns "${P}sw"
     ip -n "${P}sw" link set "p$n" master br0 up
     ip -n "$ns" addr add "192.0.2.$i/24" dev eth0
     ip -n "$ns" addr add "198.51.100.$i/24" dev eth0
@@ -355,7 +358,8 @@ neighbor 198.51.100.2 {
   local-as 64504;
   peer-as 64504;
   hold-time 3;
-  capability { add-path send/receive; route-refresh; graceful-restart 120; extended-message enable; }
+  capability { add-path send/receive; route-refresh; graceful-restart 120; extended-message enable; nexthop enable; }
+  nexthop { ipv4 unicast ipv6; }
   family { ipv4 unicast; ipv6 unicast; }
   api { processes [ announce ]; }
 }
@@ -412,7 +416,8 @@ sleep 3
 log "administrative shutdown with messages"
 vtyconf "neighbor 192.0.2.4 shutdown message lab: FRR maintenance, back soon" || true
 birdc_ disable frr6 '"lab: BIRD maintenance"' >/dev/null || true
-gob neighbor 198.51.100.2 disable --reason "lab: GoBGP maintenance" || true
+# `disable` drops the reason in GoBGP 3.10; the deprecated `shutdown` sends it (RFC 9003).
+gob neighbor 198.51.100.2 shutdown --reason "lab: GoBGP maintenance" || true
 sleep 3
 
 # ---------------------------------------------------------------- hold timer expiry
@@ -425,7 +430,12 @@ BGPD=$(cat "$F/run/bgpd.pid")
 kill -STOP "$BGPD"
 sleep 12   # BIRD hold 3 s on frr4/frri; GoBGP has none left with FRR; generous margin
 kill -CONT "$BGPD" $EXAPIDS
-sleep 1
+log "ExaBGP: wait for its iBGP session with BIRD, then terminate it"
+# (ExaBGP 4.2.21 was seen to close without a NOTIFICATION here; kept to show it if a later
+# version sends a Cease.)
+wait_for 20 "BIRD exai Established again" bird_established exai || true
+kill -TERM $EXAPIDS 2>/dev/null || true
+sleep 2
 
 kill -INT "$TCPDUMP" 2>/dev/null || true
 for _ in $(seq 1 20); do kill -0 "$TCPDUMP" 2>/dev/null || break; sleep 0.2; done

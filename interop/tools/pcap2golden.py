@@ -397,9 +397,8 @@ def main():
     args = ap.parse_args()
     versions = dict(kv.split("=", 1) for kv in args.versions.split(";") if "=" in kv)
 
-    seen_bytes = {}  # message bytes -> name chosen for it (or None)
-    also = {}  # name -> other (sender -> receiver) pairs that sent the identical bytes
-    chosen = {}  # name -> (msg, ctx, header, description)
+    # Every message with its candidate name, in capture order.
+    candidates = []
     for conn in connections(args.pcap):
         a, b = conn["ends"]
         msgs = {e: split_messages(conn["dirs"][e].stream()) for e in (a, b)}
@@ -414,24 +413,30 @@ def main():
                 (opens[src]["as4"] or opens[src]["my_as"]) == (opens[dst]["as4"] or opens[dst]["my_as"])
             sess = ("iBGP" if ibgp else "eBGP") + f" over {fam} ({src[0]} -> {dst[0]})"
             short = f"{PEER_FILE_NAMES.get(sname, sname)} -> {PEER_FILE_NAMES.get(dname, dname)}"
+            head = (f"# produced by: {versions.get(sname, sname)} -> {versions.get(dname, dname)}, "
+                    f"{sess}, captured with tcpdump in a netns lab "
+                    f"(interop/tools/capture-golden.sh), {args.date}")
             for m in msgs[src]:
-                if m in seen_bytes:
-                    first = seen_bytes[m]
-                    if first is not None and short not in also[first] and \
-                            not chosen[first][2].startswith(f"# produced by: {versions.get(sname, sname)} -> {versions.get(dname, dname)},"):
-                        also[first].append(short)
-                    continue
-                name, _ = classify(m, ctx, label)
-                name = PEER_FILE_NAMES.get(sname, sname) + "-" + name
-                if name in chosen:
-                    seen_bytes[m] = None
-                    continue
-                seen_bytes[m] = name
-                also[name] = []
-                head = (f"# produced by: {versions.get(sname, sname)} -> {versions.get(dname, dname)}, "
-                        f"{sess}, captured with tcpdump in a netns lab "
-                        f"(interop/tools/capture-golden.sh), {args.date}")
-                chosen[name] = (m, ctx, head, describe(m, ctx, None))
+                name = PEER_FILE_NAMES.get(sname, sname) + "-" + classify(m, ctx, label)[0]
+                candidates.append((name, m, ctx, head, short))
+
+    # Identical bytes: one file, named by the smallest candidate name (stable across runs);
+    # the other senders are listed in a comment. Several distinct messages with one name:
+    # the first captured wins.
+    by_bytes = {}
+    for i, (name, m, ctx, head, short) in enumerate(candidates):
+        g = by_bytes.setdefault(m, {"first": i, "best": None, "shorts": set()})
+        g["shorts"].add(short)
+        if g["best"] is None or name < candidates[g["best"]][0]:
+            g["best"] = i
+    chosen = {}  # name -> (msg, ctx, header, description)
+    also = {}
+    for m, g in sorted(by_bytes.items(), key=lambda kv: kv[1]["first"]):
+        name, _, ctx, head, short = candidates[g["best"]]
+        if name in chosen:
+            continue
+        chosen[name] = (m, ctx, head, describe(m, ctx, None))
+        also[name] = sorted(g["shorts"] - {short})
 
     if not args.list:
         os.makedirs(args.golden, exist_ok=True)
