@@ -576,3 +576,113 @@ fn config_errors() {
     };
     assert!(matches!(new(bad_key, 1), Some(bfd::ConfigError::Auth(_))));
 }
+
+/// A packet from a hand-driven peer B.
+fn from_b(state: State, flags: Flags) -> bfd::ControlPacket {
+    bfd::ControlPacket {
+        diag: Diagnostic::NONE,
+        state,
+        flags,
+        detect_mult: 3,
+        my_discr: DISCR_B,
+        your_discr: if state == State::Down { 0 } else { DISCR_A },
+        desired_min_tx: 50_000,
+        required_min_rx: 50_000,
+        required_min_echo_rx: 0,
+        auth: None,
+    }
+}
+
+#[test]
+fn remote_demand_mode_stops_periodic_transmission_except_during_poll() {
+    let t0 = Instant::now();
+    let mut a = Session::new(config(50, 50, 3), DISCR_A, t0, SplitMix64::new(3)).unwrap();
+    let mut now = t0;
+    a.handle_packet(now, &from_b(State::Init, Flags::empty()).encode())
+        .unwrap();
+    assert_eq!(a.state(), State::Up);
+    // Let the Up-transition poll complete.
+    while a.poll_transmit(now).is_some() {}
+    now += ms(10);
+    a.handle_packet(now, &from_b(State::Up, Flags::FINAL).encode())
+        .unwrap();
+    assert!(!a.poll_in_progress());
+    // Peer Up in Demand mode: no more periodic packets from A.
+    now += ms(10);
+    a.handle_packet(now, &from_b(State::Up, Flags::DEMAND).encode())
+        .unwrap();
+    while a.poll_transmit(now).is_some() {}
+    assert_eq!(
+        a.poll_timeout(),
+        a.detection_deadline(),
+        "only detection remains"
+    );
+    // A Poll Sequence is still transmitted periodically.
+    a.set_intervals(now, ms(60), ms(50)).unwrap();
+    let next = a.poll_timeout().unwrap();
+    assert!(next <= now + ms(50));
+    a.handle_timeout(next);
+    let p = bfd::ControlPacket::decode(&a.poll_transmit(next).unwrap()).unwrap();
+    assert!(p.flags.contains(Flags::POLL));
+    // Final received: back to silence.
+    a.handle_packet(
+        next,
+        &from_b(State::Up, Flags::DEMAND | Flags::FINAL).encode(),
+    )
+    .unwrap();
+    while a.poll_transmit(next).is_some() {}
+    assert_eq!(a.poll_timeout(), a.detection_deadline());
+}
+
+#[test]
+fn interval_change_while_not_up_applies_without_poll() {
+    let t0 = Instant::now();
+    let mut a = Session::new(config(50, 50, 3), DISCR_A, t0, SplitMix64::new(3)).unwrap();
+    a.set_intervals(t0, ms(2000), ms(80)).unwrap();
+    assert!(!a.poll_in_progress());
+    assert_eq!(a.desired_min_tx(), ms(2000));
+    assert_eq!(a.required_min_rx(), ms(80));
+    let p = bfd::ControlPacket::decode(&a.poll_transmit(t0).unwrap()).unwrap();
+    assert_eq!((p.desired_min_tx, p.required_min_rx), (2_000_000, 80_000));
+    assert!(!p.flags.contains(Flags::POLL));
+    assert_eq!(
+        a.set_intervals(t0, Duration::ZERO, ms(1)),
+        Err(bfd::ConfigError::ZeroDesiredMinTx)
+    );
+}
+
+#[test]
+fn leaving_up_abandons_a_poll_sequence() {
+    let mut p = Pair::new(config(50, 50, 3), config(50, 50, 3));
+    p.delay = ms(20);
+    p.establish();
+    p.a.s.set_intervals(p.now, ms(100), ms(30)).unwrap();
+    assert!(p.a.s.poll_in_progress());
+    p.a.s.admin_down(p.now);
+    assert!(!p.a.s.poll_in_progress());
+    // Not Up: the slow rate and the new receive interval apply at once.
+    assert_eq!(p.a.s.desired_min_tx(), Duration::from_secs(1));
+    assert_eq!(p.a.s.required_min_rx(), ms(30));
+    p.run_for(ms(5));
+    assert!(p.a.sent.last().unwrap().1.flags.is_empty());
+}
+
+#[test]
+fn discriminator_of_a_restarted_peer_is_learned() {
+    let mut p = Pair::new(config(50, 50, 3), config(50, 50, 3));
+    p.establish();
+    // The peer restarts with a new discriminator and sends Down with Your Discriminator 0.
+    let restarted = bfd::ControlPacket {
+        my_discr: 0x0c0c_0003,
+        ..from_b(State::Down, Flags::empty())
+    };
+    p.a.deliver(p.now, &restarted.encode()).unwrap();
+    assert_eq!(p.a.s.state(), State::Down);
+    assert_eq!(
+        p.a.s.local_diag(),
+        Diagnostic::NEIGHBOR_SIGNALED_SESSION_DOWN
+    );
+    assert_eq!(p.a.s.remote_discr(), 0x0c0c_0003);
+    let out = bfd::ControlPacket::decode(&p.a.s.poll_transmit(p.now).unwrap()).unwrap();
+    assert_eq!(out.your_discr, 0x0c0c_0003);
+}
