@@ -662,6 +662,12 @@ impl Neighbor {
         }
     }
 
+    /// Options without an address, for a group of dynamic neighbours
+    /// ([`frr::FrrConfig::listen_range`]): address `0.0.0.0`, AS 0, IPv4 unicast.
+    pub fn template() -> Neighbor {
+        Neighbor::new("0.0.0.0", 0)
+    }
+
     /// Set the local (source) address.
     pub fn local_address(mut self, addr: &str) -> Neighbor {
         self.local_address = Some(

@@ -128,3 +128,82 @@ fn gobgp_and_exabgp_reach_established_with_frr() {
         );
     }
 }
+
+/// The ECMP demo topology of interop-lab.md with BIRD standing in for the nodes: FRR
+/// (zebra + bfdd + bgpd, dynamic neighbours, BFD 3 x 100 ms) installs one route with three
+/// next hops; a node's bridge port going down removes its next hop (noticed only by BFD).
+#[test]
+fn ecmp_topology_with_bfd_drops_a_failed_node() {
+    let Some(mut lab) = Lab::skip_unless_ready_for(&[Peer::Frr, Peer::Bird]) else {
+        return;
+    };
+    let seg = lab
+        .segment(&[
+            ("router", &["192.0.2.1/24"]),
+            ("n1", &["192.0.2.11/24"]),
+            ("n2", &["192.0.2.12/24"]),
+            ("n3", &["192.0.2.13/24"]),
+        ])
+        .unwrap();
+    let router_cfg = FrrConfig::new(64500, "192.0.2.1")
+        .with_bfd(interop::BfdTimers::default())
+        .maximum_paths(8)
+        .listen_range("192.0.2.0/24", None, Neighbor::template().bfd());
+    let router = Frr::start(&mut lab, &seg.nodes[0].ns, &router_cfg).unwrap();
+    let mut nodes = Vec::new();
+    for (i, node) in seg.nodes[1..].iter().enumerate() {
+        let addr = node.addrs[0].to_string();
+        let cfg = BirdConfig::new(64511 + i as u32, &addr)
+            .neighbor(Neighbor::new("192.0.2.1", 64500).local_address(&addr).bfd())
+            .network("203.0.113.100/32");
+        nodes.push(Bird::start(&mut lab, &node.ns, &cfg).unwrap());
+    }
+    let router_ns = seg.nodes[0].ns.clone();
+    let nexthops = || -> interop::Result<usize> {
+        Ok(router_ns
+            .route_show("203.0.113.100/32")?
+            .lines()
+            .filter(|l| l.contains("nexthop via") || l.contains("via 192.0.2."))
+            .count())
+    };
+    let view = || {
+        format!(
+            "{}\n--- kernel route ---\n{}\n--- bfd ---\n{}",
+            router.view(),
+            router_ns.route_show("203.0.113.100/32").unwrap_or_default(),
+            router.vtysh("show bfd peers brief").unwrap_or_default()
+        )
+    };
+    wait_until(
+        DEADLINE,
+        "router kernel route 203.0.113.100/32 with 3 next hops",
+        || Ok(nexthops()? == 3),
+        view,
+    );
+    wait_until(
+        DEADLINE,
+        "BFD up with all three nodes",
+        || {
+            let peers = router.bfd_peers_json()?;
+            let up = peers
+                .as_array()
+                .map(|a| a.iter().filter(|p| p["status"] == "up").count())
+                .unwrap_or(0);
+            Ok(up == 3)
+        },
+        view,
+    );
+    seg.node("n1").unwrap().port.set_peer_down().unwrap();
+    wait_until(
+        DEADLINE,
+        "n1's next hop removed after its port went down",
+        || {
+            let r = router_ns.route_show("203.0.113.100/32")?;
+            Ok(!r.contains("192.0.2.11") && nexthops()? == 2)
+        },
+        view,
+    );
+    // The router's own link stayed up: only BFD (or BGP) could notice.
+    let link = router_ns.ip(&["link", "show", "eth0"]).unwrap();
+    assert!(link.contains("state UP"), "router eth0: {link}");
+}
