@@ -5,9 +5,9 @@
 //! `encode/ipv4/100`, ...), with one benchmark per crate, and throughput in prefixes.
 //!
 //! - **decode**: complete message bytes (header included) to the crate's typed message, then
-//!   a walk over the announced prefixes that folds each (address, length) into a [`Digest`].
+//!   a walk over the announced prefixes that reads each (address, length) (see `Touch`).
 //!   The walk is the same for every crate and is what makes a lazy decoder do its work; the
-//!   digest is checked against the fixture before measuring.
+//!   prefixes are checked, in order, against the fixture before measuring.
 //! - **encode**: the crate's typed message (decoded once, outside the timing) back to complete
 //!   message bytes, into a buffer reused across iterations where the crate's API allows it.
 //!   The result is checked to decode, with the same crate, to the same prefixes.
@@ -22,45 +22,70 @@ use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use speakerd_benches::{Family, Fixture, fixtures, ipv4_prefixes, ipv6_prefixes};
 
-/// Count and order-sensitive hash of the announced prefixes of one UPDATE.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct Digest {
-    count: usize,
-    hash: u64,
-}
+/// Receives every announced prefix of a decoded UPDATE, as (address bits, length).
+trait Sink {
+    fn add(&mut self, addr: u128, len: u8);
 
-impl Digest {
     #[inline]
-    fn add(&mut self, addr: u128, len: u8) {
-        self.count += 1;
-        // Truncations are intended: this only mixes bits.
-        #[allow(clippy::cast_possible_truncation)]
-        let folded = (addr as u64) ^ ((addr >> 64) as u64);
-        self.hash = (self.hash.rotate_left(7) ^ folded ^ u64::from(len))
-            .wrapping_mul(0x0000_0100_0000_01b3);
-    }
-
     fn v4(&mut self, addr: std::net::Ipv4Addr, len: u8) {
         self.add(u128::from(u32::from(addr)), len);
     }
 
+    #[inline]
     fn v6(&mut self, addr: std::net::Ipv6Addr, len: u8) {
         self.add(u128::from(addr), len);
     }
+}
 
-    /// The digest a correct decoder must produce for `fixture`.
+/// The walk inside the timed decode loop: reads every prefix with a few 1-cycle operations,
+/// so a lazy decoder must produce each one, and costs every crate the same.
+#[derive(Debug, Default, Clone, Copy)]
+struct Touch {
+    count: usize,
+    lens: u64,
+    bits: u128,
+}
+
+impl Sink for Touch {
+    #[inline]
+    fn add(&mut self, addr: u128, len: u8) {
+        self.count += 1;
+        self.lens += u64::from(len);
+        self.bits ^= addr;
+    }
+}
+
+/// Every prefix in order, for the checks outside the timing.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Collect(Vec<(u128, u8)>);
+
+impl Sink for Collect {
+    fn add(&mut self, addr: u128, len: u8) {
+        self.0.push((addr, len));
+    }
+}
+
+impl Collect {
+    /// The prefixes a correct decoder must produce for `fixture`, in order.
     fn expected(fixture: &Fixture) -> Self {
-        let mut d = Digest::default();
+        let mut c = Collect::default();
         match fixture.family {
             Family::Ipv4 => ipv4_prefixes(fixture.prefixes)
                 .into_iter()
-                .for_each(|(a, l)| d.v4(a, l)),
+                .for_each(|(a, l)| c.v4(a, l)),
             Family::Ipv6 => ipv6_prefixes(fixture.prefixes)
                 .into_iter()
-                .for_each(|(a, l)| d.v6(a, l)),
+                .for_each(|(a, l)| c.v6(a, l)),
         }
-        d
+        c
     }
+}
+
+/// Walks the announced prefixes of `msg` into a new `S`.
+fn walk<C: Codec, S: Sink + Default>(msg: &C::Msg) -> S {
+    let mut s = S::default();
+    C::walk(msg, &mut s);
+    s
 }
 
 /// One crate's decode and encode of a complete UPDATE message.
@@ -81,7 +106,8 @@ trait Codec {
 
     fn ctx() -> Self::Ctx;
     fn decode(ctx: &mut Self::Ctx, bytes: &Bytes) -> Self::Msg;
-    fn digest(msg: &Self::Msg) -> Digest;
+    /// Feeds every announced prefix of `msg` (traditional NLRI, then MP_REACH_NLRI) to `s`.
+    fn walk(msg: &Self::Msg, s: &mut impl Sink);
     fn encode<'b>(ctx: &mut Self::Ctx, msg: &Self::Msg, buf: &'b mut Self::Buf) -> &'b [u8];
 }
 
@@ -117,18 +143,16 @@ impl Codec for BgpWire {
         bgp_wire::Message::decode(bytes.clone(), ctx).expect("bgp-wire decodes the fixture")
     }
 
-    fn digest(msg: &Self::Msg) -> Digest {
+    fn walk(msg: &Self::Msg, d: &mut impl Sink) {
         let bgp_wire::Message::Update(update) = msg else {
             panic!("bgp-wire: not an UPDATE")
         };
-        let mut d = Digest::default();
         for n in update.announced() {
             match n.prefix {
                 ipnet::IpNet::V4(p) => d.v4(p.addr(), p.prefix_len()),
                 ipnet::IpNet::V6(p) => d.v6(p.addr(), p.prefix_len()),
             }
         }
-        d
     }
 
     fn encode<'b>(ctx: &mut Self::Ctx, msg: &Self::Msg, buf: &'b mut bytes::BytesMut) -> &'b [u8] {
@@ -167,10 +191,9 @@ impl Codec for Rustbgpd {
             .expect("rustbgpd-wire parses the fixture")
     }
 
-    fn digest(msg: &Self::Msg) -> Digest {
+    fn walk(msg: &Self::Msg, d: &mut impl Sink) {
         use rustbgpd_wire::attribute::PathAttribute;
         use rustbgpd_wire::nlri::Prefix;
-        let mut d = Digest::default();
         for e in &msg.announced {
             d.v4(e.prefix.addr, e.prefix.len);
         }
@@ -184,7 +207,6 @@ impl Codec for Rustbgpd {
                 }
             }
         }
-        d
     }
 
     fn encode<'b>(_: &mut (), msg: &Self::Msg, buf: &'b mut Vec<u8>) -> &'b [u8] {
@@ -229,12 +251,11 @@ impl Codec for Netgauze {
             .expect("netgauze-bgp-pkt parses the fixture")
     }
 
-    fn digest(msg: &Self::Msg) -> Digest {
+    fn walk(msg: &Self::Msg, d: &mut impl Sink) {
         use netgauze_bgp_pkt::path_attribute::{MpReach, PathAttributeValue};
         let netgauze_bgp_pkt::BgpMessage::Update(update) = msg else {
             panic!("netgauze-bgp-pkt: not an UPDATE")
         };
-        let mut d = Digest::default();
         for p in update.nlri() {
             let net = p.network().address();
             d.v4(net.addr(), net.prefix_len());
@@ -247,7 +268,6 @@ impl Codec for Netgauze {
                 }
             }
         }
-        d
     }
 
     fn encode<'b>(_: &mut Self::Ctx, msg: &Self::Msg, buf: &'b mut Vec<u8>) -> &'b [u8] {
@@ -307,9 +327,8 @@ impl Codec for Zettabgp {
         update
     }
 
-    fn digest(msg: &Self::Msg) -> Digest {
+    fn walk(msg: &Self::Msg, d: &mut impl Sink) {
         use zettabgp::prelude::{BgpAddrs, BgpAttrItem};
-        let mut d = Digest::default();
         let mut walk = |addrs: &BgpAddrs| match addrs {
             BgpAddrs::IPV4U(v) => v.iter().for_each(|p| d.v4(p.addr, p.prefixlen)),
             BgpAddrs::IPV6U(v) => v.iter().for_each(|p| d.v6(p.addr, p.prefixlen)),
@@ -321,7 +340,6 @@ impl Codec for Zettabgp {
                 walk(&mp.addrs);
             }
         }
-        d
     }
 
     fn encode<'b>(ctx: &mut Self::Ctx, msg: &Self::Msg, buf: &'b mut ZettaBuf) -> &'b [u8] {
@@ -360,11 +378,10 @@ impl Codec for Bgpkit {
         .expect("bgpkit-parser parses the fixture")
     }
 
-    fn digest(msg: &Self::Msg) -> Digest {
+    fn walk(msg: &Self::Msg, d: &mut impl Sink) {
         let bgpkit_parser::models::BgpMessage::Update(update) = msg else {
             panic!("bgpkit-parser: not an UPDATE")
         };
-        let mut d = Digest::default();
         let mut add = |net: &ipnet::IpNet| match net {
             ipnet::IpNet::V4(n) => d.v4(n.addr(), n.prefix_len()),
             ipnet::IpNet::V6(n) => d.v6(n.addr(), n.prefix_len()),
@@ -377,7 +394,6 @@ impl Codec for Bgpkit {
                 add(&p.prefix);
             }
         }
-        d
     }
 
     fn encode<'b>(_: &mut (), msg: &Self::Msg, buf: &'b mut Bytes) -> &'b [u8] {
@@ -397,14 +413,14 @@ impl Codec for Bgpkit {
 fn check<C: Codec>(fixture: &Fixture, bytes: &Bytes) -> bool {
     let mut ctx = C::ctx();
     let msg = C::decode(&mut ctx, bytes);
-    let want = Digest::expected(fixture);
+    let want = Collect::expected(fixture);
     let what = format!("{} on {}", C::NAME, fixture.name);
-    assert_eq!(C::digest(&msg), want, "decode: {what}");
+    assert_eq!(walk::<C, Collect>(&msg), want, "decode: {what}");
     C::validate(&msg);
     let mut buf = C::Buf::default();
     let encoded = Bytes::copy_from_slice(C::encode(&mut ctx, &msg, &mut buf));
     let again = C::decode(&mut ctx, &encoded);
-    assert_eq!(C::digest(&again), want, "re-decode: {what}");
+    assert_eq!(walk::<C, Collect>(&again), want, "re-decode: {what}");
     if C::BYTE_EXACT {
         assert_eq!(encoded, *bytes, "re-encode: {what}");
     }
@@ -419,7 +435,7 @@ fn decode_one<C: Codec>(
     c.bench_function(C::NAME, |b| {
         b.iter(|| {
             let msg = C::decode(&mut ctx, black_box(bytes));
-            C::digest(&msg)
+            walk::<C, Touch>(&msg)
         });
     });
 }
