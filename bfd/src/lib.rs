@@ -10,6 +10,23 @@
 //! - **Never panics on input.** [`ControlPacket::decode`] and [`Session::handle_packet`] accept
 //!   any bytes; a bad packet is an `Err` naming the failed check, and changes nothing.
 //!
+//! # What is covered
+//!
+//! - [`packet`]: the Control packet of RFC 5880 §4.1 with every field and the authentication
+//!   sections of §4.2–§4.4; [`ControlPacket::decode`] applies the packet-level checks of §6.8.6
+//!   and says which one failed ([`DecodeError`]).
+//! - [`auth`]: simple password, keyed and meticulous keyed MD5 and SHA1 (§6.7), with the
+//!   sequence number windows in circular 32-bit space.
+//! - [`Session`]: asynchronous mode (§6.2, §6.8.6 reception rules in order), discriminators,
+//!   diagnostics, the 1 s transmit floor while not Up (§6.8.3), detection time (§6.8.4), Poll
+//!   and Final for interval changes (§6.5, §6.8.3), jittered periodic transmission (§6.8.7),
+//!   the passive role (§6.1), a peer's Demand mode, AdminDown both ways (§6.8.16). A peer's
+//!   AdminDown is reported as not being a failure (RFC 5882 §3.2): see [`Event::is_failure`].
+//! - [`Demux`]: finds the session a received packet belongs to (§6.8.6).
+//!
+//! Not implemented: the Echo function and Demand mode on the local side (packets carry
+//! Required Min Echo RX 0 and a clear D bit).
+//!
 //! # Driving a session
 //!
 //! After every input ([`Session::handle_packet`], [`Session::handle_timeout`],
