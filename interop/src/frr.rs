@@ -43,7 +43,9 @@ pub struct FrrConfig {
     /// Prefixes originated with `network` (import check off: need not be in any table).
     pub networks: Vec<String>,
     /// Run zebra (installs routes into the namespace's kernel table). Without it bgpd runs
-    /// with `-Z`.
+    /// with `-Z`. Zebra is also started when any session carries IPv6 unicast: bgpd learns
+    /// the interface addresses it uses as IPv6 next hops from zebra (without them it
+    /// announces nothing usable over IPv6).
     pub zebra: bool,
     /// Run bfdd with a profile `lab` of these timers (implies zebra).
     pub bfd: Option<BfdTimers>,
@@ -138,6 +140,12 @@ impl FrrConfig {
         }
     }
 
+    /// Whether any neighbour (or the listen range) carries this family.
+    pub fn uses(&self, fam: Family) -> bool {
+        self.neighbors.iter().any(|n| n.has(fam))
+            || self.listen.as_ref().is_some_and(|l| l.options.has(fam))
+    }
+
     /// The generated bgpd.conf (`log` is the log file path).
     pub fn render_bgpd(&self, hostname: &str, log: &str) -> String {
         let mut c = String::new();
@@ -221,7 +229,7 @@ impl Frr {
             &dir.join("bgpd.conf"),
             &cfg.render_bgpd(&ns.short, &format!("{d}/bgpd.log")),
         )?;
-        let zebra = cfg.zebra || cfg.bfd.is_some();
+        let zebra = cfg.zebra || cfg.bfd.is_some() || cfg.uses(Family::Ipv6Unicast);
         if zebra {
             write_file(
                 &dir.join("zebra.conf"),

@@ -207,3 +207,98 @@ fn ecmp_topology_with_bfd_drops_a_failed_node() {
     let link = router_ns.ip(&["link", "show", "eth0"]).unwrap();
     assert!(link.contains("state UP"), "router eth0: {link}");
 }
+
+/// The session options the generators share, each against FRR: TCP-MD5 + GTSM with GoBGP
+/// and BIRD, MD5 + passive with a listening ExaBGP, and an IPv6 session with BIRD.
+#[test]
+fn md5_gtsm_passive_and_ipv6_sessions_establish() {
+    let Some(mut lab) = Lab::skip_unless_ready() else {
+        return;
+    };
+    let seg = lab
+        .segment(&[
+            ("r", &["203.0.113.1/24", "2001:db8:1::1/64"]),
+            ("gobgp", &["203.0.113.3/24"]),
+            ("bird", &["203.0.113.2/24", "2001:db8:1::2/64"]),
+            ("exa", &["203.0.113.4/24"]),
+        ])
+        .unwrap();
+    let v6 = [Family::Ipv6Unicast];
+    let frr_cfg = FrrConfig::new(64500, "203.0.113.1")
+        .neighbor(
+            Neighbor::new("203.0.113.3", 64503)
+                .password("s3cret")
+                .ttl_security(),
+        )
+        .neighbor(
+            Neighbor::new("203.0.113.2", 64502)
+                .password("b1rd")
+                .ttl_security(),
+        )
+        .neighbor(Neighbor::new("2001:db8:1::2", 64502).families(&v6))
+        .neighbor(Neighbor::new("203.0.113.4", 64504).password("exa"))
+        .network("2001:db8:100::/48");
+    let gobgp_cfg = GobgpConfig::new(64503, "203.0.113.3").neighbor(
+        Neighbor::new("203.0.113.1", 64500)
+            .password("s3cret")
+            .ttl_security(),
+    );
+    let bird_cfg = BirdConfig::new(64502, "203.0.113.2")
+        .neighbor(
+            Neighbor::new("203.0.113.1", 64500)
+                .password("b1rd")
+                .ttl_security(),
+        )
+        .neighbor(Neighbor::new("2001:db8:1::1", 64500).local_address("2001:db8:1::2"))
+        .network("2001:db8:200::/48");
+    let exa_cfg = ExabgpConfig::new(64504, "203.0.113.4")
+        .listen("203.0.113.4")
+        .neighbor(
+            Neighbor::new("203.0.113.1", 64500)
+                .local_address("203.0.113.4")
+                .password("exa")
+                .passive(),
+        );
+    let frr = Frr::start(&mut lab, &seg.nodes[0].ns, &frr_cfg).unwrap();
+    let gobgp = Gobgp::start(&mut lab, &seg.nodes[1].ns, &gobgp_cfg).unwrap();
+    let bird = Bird::start(&mut lab, &seg.nodes[2].ns, &bird_cfg).unwrap();
+    let exa = Exabgp::start(&mut lab, &seg.nodes[3].ns, &exa_cfg).unwrap();
+    let view = || {
+        format!(
+            "{}\n\n{}\n\n{}\n\n{}",
+            frr.view(),
+            gobgp.view(),
+            bird.view(),
+            exa.view()
+        )
+    };
+    for addr in ["203.0.113.3", "203.0.113.2", "2001:db8:1::2", "203.0.113.4"] {
+        wait_until(
+            DEADLINE,
+            &format!("FRR: neighbor {addr} Established"),
+            || Ok(frr.neighbor_state(addr)? == "Established"),
+            view,
+        );
+    }
+    wait_until(
+        DEADLINE,
+        "IPv6 prefixes exchanged with BIRD",
+        || {
+            Ok(bird
+                .birdc("show route 2001:db8:100::/48")?
+                .contains("2001:db8:100::/48")
+                && frr
+                    .vtysh("show bgp ipv6 unicast 2001:db8:200::/48 json")?
+                    .contains("2001:db8:1::2"))
+        },
+        view,
+    );
+    // The ExaBGP session is passive on ExaBGP's side: FRR must have dialled.
+    let n = frr.vtysh("show bgp neighbors 203.0.113.4 json").unwrap();
+    let v: serde_json::Value = serde_json::from_str(&n).unwrap();
+    assert_eq!(
+        v["203.0.113.4"]["portForeign"].as_u64(),
+        Some(179),
+        "FRR connected to ExaBGP's port 179: {n}"
+    );
+}
