@@ -147,9 +147,11 @@ router bgp 64500
  neighbor 203.0.113.2 remote-as 64999
  neighbor 203.0.113.2 update-source 203.0.113.1
  neighbor 203.0.113.2 timers connect 1
+ neighbor 203.0.113.2 extended-optional-parameters
  neighbor 203.0.113.3 remote-as 4200000003
  neighbor 203.0.113.3 update-source 203.0.113.1
  neighbor 203.0.113.3 timers connect 1
+ neighbor 203.0.113.3 capability dynamic
  neighbor 203.0.113.4 remote-as 64504
  neighbor 203.0.113.4 update-source 203.0.113.1
  neighbor 203.0.113.4 timers connect 1

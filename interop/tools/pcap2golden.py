@@ -206,7 +206,8 @@ def parse_open(msg):
             afi, safi, sr = struct.unpack(">HBB", v[i:i + 4])
             addpath[(afi, safi)] = sr
     as4 = struct.unpack(">I", caps[65][0][:4])[0] if 65 in caps and len(caps[65][0]) >= 4 else None
-    return {"my_as": my_as, "as4": as4, "hold": hold, "caps": caps, "addpath": addpath}
+    return {"my_as": my_as, "as4": as4, "hold": hold, "caps": caps, "addpath": addpath,
+            "ext_params": ext}
 
 
 def ctx_of(sender, receiver):
@@ -270,7 +271,8 @@ def classify(msg, ctx, label):
     """Name (without sender prefix) and a short description of a message."""
     typ = msg[18]
     if typ == 1:
-        return f"open-{label}", "OPEN"
+        suffix = "-rfc9072" if parse_open(msg)["ext_params"] else ""
+        return f"open-{label}{suffix}", "OPEN"
     if typ == 3:
         code, sub = msg[19], msg[20]
         n = NOTIF.get((code, sub), NOTIF.get((code, 0), f"code{code}-{sub}"))
@@ -338,6 +340,7 @@ ATTR_NAMES = {1: "ORIGIN", 2: "AS_PATH", 3: "NEXT_HOP", 4: "MED", 5: "LOCAL_PREF
               16: "EXT_COMMUNITIES", 17: "AS4_PATH", 18: "AS4_AGGREGATOR",
               32: "LARGE_COMMUNITIES"}
 CAP_NAMES = {1: "MP", 2: "route-refresh", 5: "ext-nexthop", 6: "ext-message", 9: "role",
+             66: "dynamic-old", 67: "dynamic",
              64: "graceful-restart", 65: "as4", 69: "add-path", 70: "enhanced-route-refresh",
              71: "llgr", 73: "fqdn", 75: "software-version", 128: "route-refresh-old"}
 
@@ -365,7 +368,8 @@ def describe(msg, ctx, info):
                 caps.append("add-path(" + ",".join(f"{a}/{s}:{f}" for (a, s), f in o["addpath"].items()) + ")")
                 continue
             caps.append(nm)
-        return f"OPEN my-as {o['my_as']} hold {o['hold']} caps: " + " ".join(caps)
+        ext = " (RFC 9072 extended optional parameters)" if o["ext_params"] else ""
+        return f"OPEN my-as {o['my_as']} hold {o['hold']}{ext} caps: " + " ".join(caps)
     if typ == 2:
         wl, attrs, nlri_len = attrs_of(msg, ctx)
         names = [ATTR_NAMES.get(t, f"attr{t}") for t, _, _ in attrs]
