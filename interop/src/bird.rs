@@ -212,3 +212,41 @@ impl Bird {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conf_has_one_protocol_per_neighbor_with_options() {
+        assert_eq!(BirdConfig::protocol_name("192.0.2.1"), "p_192_0_2_1");
+        assert_eq!(BirdConfig::protocol_name("2001:db8::1"), "p_2001_db8__1");
+        let c = BirdConfig::new(64501, "192.0.2.2")
+            .neighbor(
+                Neighbor::new("192.0.2.1", 64500)
+                    .local_address("192.0.2.2")
+                    .password("s3cret")
+                    .ttl_security()
+                    .bfd(),
+            )
+            .neighbor(Neighbor::new("2001:db8::1", 64500).passive())
+            .network("203.0.113.0/24")
+            .render("/x/bird.log");
+        for want in [
+            "protocol bgp p_192_0_2_1 {",
+            "  local 192.0.2.2 as 64501;",
+            "  neighbor 192.0.2.1 as 64500;",
+            "  password \"s3cret\";",
+            "  ttl security on;",
+            "  bfd on;",
+            "protocol bgp p_2001_db8__1 {",
+            "  passive on;",
+            "  ipv6 { import all; export all; };",
+        ] {
+            assert!(c.lines().any(|l| l == want), "missing {want:?} in\n{c}");
+        }
+        assert!(c.contains("route 203.0.113.0/24 blackhole;"));
+        assert!(c.contains("protocol bfd"));
+        assert!(!c.contains("static_ipv6"));
+    }
+}

@@ -176,3 +176,38 @@ impl Exabgp {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conf_needs_a_local_address_and_announces_per_family() {
+        let no_local =
+            ExabgpConfig::new(64504, "192.0.2.4").neighbor(Neighbor::new("192.0.2.1", 1));
+        assert!(no_local.render().is_err());
+        let c = ExabgpConfig::new(64504, "192.0.2.4")
+            .neighbor(
+                Neighbor::new("192.0.2.1", 64500)
+                    .local_address("192.0.2.4")
+                    .password("x")
+                    .passive(),
+            )
+            .network("203.0.113.0/24")
+            .network("2001:db8:400::/48")
+            .render()
+            .unwrap();
+        for want in [
+            "neighbor 192.0.2.1 {",
+            "local-address 192.0.2.4;",
+            "peer-as 64500;",
+            "md5-password \"x\";",
+            "passive true;",
+            "route 203.0.113.0/24 next-hop self;",
+        ] {
+            assert!(c.contains(want), "missing {want:?} in\n{c}");
+        }
+        // The IPv6 prefix is not announced on an IPv4-only session.
+        assert!(!c.contains("2001:db8:400::/48"));
+    }
+}

@@ -352,3 +352,52 @@ impl Frr {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bgpd_conf_has_neighbor_options_listen_range_and_families() {
+        let cfg = FrrConfig::new(64500, "192.0.2.1")
+            .neighbor(
+                Neighbor::new("192.0.2.2", 64501)
+                    .password("s3cret")
+                    .ttl_security()
+                    .passive()
+                    .local_address("192.0.2.1"),
+            )
+            .neighbor(Neighbor::new("2001:db8::2", 64501))
+            .listen_range("198.51.100.0/24", None, Neighbor::template().bfd())
+            .with_bfd(BfdTimers::default())
+            .maximum_paths(8)
+            .network("203.0.113.0/24")
+            .network("2001:db8:100::/48");
+        let c = cfg.render_bgpd("r", "/x/bgpd.log");
+        for line in [
+            "router bgp 64500",
+            " neighbor 192.0.2.2 remote-as 64501",
+            " neighbor 192.0.2.2 password s3cret",
+            " neighbor 192.0.2.2 ttl-security hops 1",
+            " neighbor 192.0.2.2 passive",
+            " neighbor 192.0.2.2 update-source 192.0.2.1",
+            " neighbor NODES remote-as external",
+            " neighbor NODES bfd profile lab",
+            " bgp listen range 198.51.100.0/24 peer-group NODES",
+            "  network 203.0.113.0/24",
+            "  network 2001:db8:100::/48",
+            "  neighbor 2001:db8::2 activate",
+            "  maximum-paths 8",
+        ] {
+            assert!(c.lines().any(|l| l == line), "missing {line:?} in\n{c}");
+        }
+        // Each neighbour is activated only in its own family.
+        let v4 = &c[c.find("address-family ipv4").unwrap()..c.find("address-family ipv6").unwrap()];
+        assert!(v4.contains("neighbor 192.0.2.2 activate"));
+        assert!(!v4.contains("2001:db8::2 activate") && !v4.contains("2001:db8:100::"));
+        assert!(cfg.uses(Family::Ipv6Unicast));
+        let bfd = cfg.render_bfdd("/x/bfdd.log").unwrap();
+        assert!(bfd.contains("detect-multiplier 3") && bfd.contains("receive-interval 100"));
+        assert!(FrrConfig::new(1, "192.0.2.1").render_bfdd("l").is_none());
+    }
+}

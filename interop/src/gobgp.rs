@@ -176,3 +176,36 @@ impl Gobgp {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_has_security_and_transport_options_and_rejects_bfd() {
+        let c = GobgpConfig::new(4_200_000_003, "192.0.2.3")
+            .neighbor(
+                Neighbor::new("192.0.2.1", 64500)
+                    .password("s3cret")
+                    .ttl_security()
+                    .passive()
+                    .local_address("192.0.2.3"),
+            )
+            .render()
+            .unwrap();
+        for want in [
+            "as = 4200000003",
+            "neighbor-address = \"192.0.2.1\"",
+            "auth-password = \"s3cret\"",
+            "passive-mode = true",
+            "local-address = \"192.0.2.3\"",
+            "ttl-min = 255",
+            "afi-safi-name = \"ipv4-unicast\"",
+            "hold-time = 3",
+        ] {
+            assert!(c.contains(want), "missing {want:?} in\n{c}");
+        }
+        let bfd = GobgpConfig::new(1, "192.0.2.3").neighbor(Neighbor::new("192.0.2.1", 2).bfd());
+        assert!(bfd.render().is_err());
+    }
+}

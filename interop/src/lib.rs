@@ -304,6 +304,12 @@ impl Netns {
             .unwrap_or_default()
     }
 
+    /// The gateways of the kernel route to `prefix` in this namespace: one per `nexthop via`
+    /// line of a multipath route, or the single `via` (empty when there is no route).
+    pub fn route_nexthops(&self, prefix: &str) -> Result<Vec<IpAddr>> {
+        Ok(parse_gateways(&self.route_show(prefix)?))
+    }
+
     /// Route table text of this namespace for `prefix` (`ip route show <prefix>`).
     pub fn route_show(&self, prefix: &str) -> Result<String> {
         let fam = if prefix.contains(':') { "-6" } else { "-4" };
@@ -368,8 +374,19 @@ impl Lab {
 
     /// A new empty lab (no check of prerequisites; see [`Lab::skip_unless_ready`]).
     pub fn new() -> Result<Lab> {
-        let n = LAB_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let prefix = format!("sd{}{}", std::process::id() % 10000, n);
+        // Skip prefixes still used by namespaces left over from an earlier, killed run.
+        let existing = ip(&["netns", "list"]).unwrap_or_default();
+        let prefix = loop {
+            let n = LAB_COUNTER.fetch_add(1, Ordering::Relaxed);
+            let p = format!("sd{}{}", std::process::id() % 10000, n);
+            let taken = existing
+                .lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .any(|name| name.starts_with(&format!("{p}-")));
+            if !taken {
+                break p;
+            }
+        };
         let dir = tempfile::Builder::new()
             .prefix(&format!("interop-{prefix}-"))
             .tempdir()
@@ -462,7 +479,13 @@ impl Lab {
     /// namespace per `(short name, addresses)` whose `eth0` is a veth into the bridge (bridge
     /// port named after the node). Short names must be at most 15 characters.
     pub fn segment(&mut self, nodes: &[(&str, &[&str])]) -> Result<Segment> {
-        let switch = self.namespace("sw")?;
+        self.segment_named("sw", nodes)
+    }
+
+    /// Like [`Lab::segment`] with the bridge namespace named `<prefix>-<switch>` (for labs
+    /// with more than one segment).
+    pub fn segment_named(&mut self, switch: &str, nodes: &[(&str, &[&str])]) -> Result<Segment> {
+        let switch = self.namespace(switch)?;
         switch.ip(&["link", "add", "br0", "type", "bridge"])?;
         switch.ip(&["link", "set", "br0", "up"])?;
         let mut out = Vec::new();
@@ -504,6 +527,16 @@ impl Lab {
             .and_then(|(_, c)| c.try_wait().ok().flatten())
     }
 
+    /// Kill (SIGKILL) and reap a process started with [`Lab::spawn`] (e.g. to simulate a
+    /// node's speaker crashing). Unknown pids are ignored.
+    pub fn kill(&mut self, pid: u32) {
+        if let Some(i) = self.children.iter().position(|(_, c)| c.id() == pid) {
+            let (_, mut child) = self.children.swap_remove(i);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Kill every process of every lab namespace and delete the namespaces (what drop does).
     pub fn teardown(&mut self) {
         for (_, child) in &mut self.children {
@@ -539,7 +572,10 @@ impl Lab {
     }
 }
 
-fn signal(pids: &[u32], sig: &str) {
+/// Send a signal (`"TERM"`, `"KILL"`, `"STOP"`, `"CONT"`, ...) to these processes with
+/// `kill(1)`. For lab processes only, e.g. `STOP` a peer to make its hold timer expire at
+/// the other end ([`Netns::pids`] lists a namespace's processes).
+pub fn signal(pids: &[u32], sig: &str) {
     if pids.is_empty() {
         return;
     }
@@ -553,6 +589,28 @@ impl Drop for Lab {
     fn drop(&mut self) {
         self.teardown();
     }
+}
+
+/// The address after every `via` in `ip route show` output (multipath or single path).
+pub fn parse_gateways(text: &str) -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        while let Some(w) = words.next() {
+            if w != "via" {
+                continue;
+            }
+            // `via inet6 <addr>`: an IPv4 route over an IPv6 next hop (RFC 8950).
+            let mut next = words.next();
+            if matches!(next, Some("inet" | "inet6")) {
+                next = words.next();
+            }
+            if let Some(a) = next.and_then(|a| a.parse().ok()) {
+                out.push(a);
+            }
+        }
+    }
+    out
 }
 
 /// Whether a namespace of this name exists (`ip netns list`).
@@ -744,4 +802,60 @@ pub fn tail(path: &Path, n: usize) -> String {
     let s = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateways_of_multipath_single_and_inet6_routes() {
+        let multi = "203.0.113.100 nhid 18 proto bgp metric 20 \n\
+                     \tnexthop via 192.0.2.11 dev eth0 weight 1 \n\
+                     \tnexthop via 192.0.2.12 dev eth0 weight 1 \n";
+        assert_eq!(
+            parse_gateways(multi),
+            ["192.0.2.11", "192.0.2.12"]
+                .map(|a| a.parse::<IpAddr>().unwrap())
+                .to_vec()
+        );
+        let single = "203.0.113.100 nhid 20 via 192.0.2.13 dev eth0 proto bgp metric 20";
+        assert_eq!(
+            parse_gateways(single),
+            vec!["192.0.2.13".parse::<IpAddr>().unwrap()]
+        );
+        let v4_over_v6 = "203.0.113.0/24 nhid 9 via inet6 fe80::1 dev eth0 proto bgp metric 20";
+        assert_eq!(
+            parse_gateways(v4_over_v6),
+            vec!["fe80::1".parse::<IpAddr>().unwrap()]
+        );
+        let v6plain = "2001:db8:200::/48 via fe80::1 dev eth0 proto bgp metric 20 pref medium";
+        assert_eq!(
+            parse_gateways(v6plain),
+            vec!["fe80::1".parse::<IpAddr>().unwrap()]
+        );
+        assert!(parse_gateways("").is_empty());
+    }
+
+    #[test]
+    fn find_binary_checks_absolute_paths_and_path() {
+        assert!(find_binary("sh").is_some());
+        assert!(find_binary("/nonexistent/speakerd-no-such-binary").is_none());
+        assert!(find_binary("speakerd-no-such-binary").is_none());
+    }
+
+    #[test]
+    fn neighbor_defaults_follow_the_address_family() {
+        let n = Neighbor::new("2001:db8::2", 64501);
+        assert_eq!(n.families, vec![Family::Ipv6Unicast]);
+        assert_eq!(n.timers, (1, 3));
+        assert!(!n.passive && !n.bfd && !n.ttl_security && n.password.is_none());
+        let n = Neighbor::new("192.0.2.2", 64501)
+            .passive()
+            .bfd()
+            .timers(3, 9);
+        assert_eq!(n.families, vec![Family::Ipv4Unicast]);
+        assert!(n.passive && n.bfd);
+        assert_eq!(n.timers, (3, 9));
+    }
 }
