@@ -216,12 +216,13 @@ pub fn check_header(hdr: &[u8], max_len: usize) -> Result<(u8, usize), DecodeErr
     Ok((t, length as usize))
 }
 
-/// Checks the per-type length rules on a whole frame (RFC 4271 §6.1: OPEN ≥ 29,
+/// Checks the per-type length rules on a whole frame (RFC 4271 §6.1: OPEN 29..=4096,
 /// UPDATE ≥ 23, KEEPALIVE = 19, NOTIFICATION ≥ 21; RFC 2918/7313: ROUTE-REFRESH = 23).
 pub fn check_type_length(msg_type: u8, frame: &[u8]) -> Result<(), DecodeError> {
     let len = frame.len();
     let ok = match msg_type {
-        message_type::OPEN => len >= 29,
+        // RFC 8654 §4: OPEN never exceeds 4096 bytes, even with extended messages.
+        message_type::OPEN => (29..=MAX_MESSAGE_LEN).contains(&len),
         message_type::UPDATE => len >= 23,
         message_type::NOTIFICATION => len >= 21,
         message_type::KEEPALIVE => len == 19,
