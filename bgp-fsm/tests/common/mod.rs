@@ -1,5 +1,5 @@
 //! Shared helpers for the bgp-fsm tests (virtual time only).
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
