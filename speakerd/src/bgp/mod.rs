@@ -1,0 +1,1 @@
+//! BGP sessions over TCP: the tokio driver around `bgp_fsm::Session`.

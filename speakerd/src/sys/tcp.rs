@@ -1,0 +1,1 @@
+//! TCP socket options for BGP: TCP-MD5 (RFC 2385), IP_MINTTL / IPV6_MINHOPCOUNT (GTSM, RFC 5082).
