@@ -182,6 +182,10 @@ impl Update {
         out: &mut BytesMut,
     ) -> Result<(), EncodeError> {
         let ap4 = ctx.has_add_path(Family::IPV4_UNICAST);
+        let per = if ap4 { 9 } else { 5 };
+        out.reserve(
+            4 + (self.withdrawn.len() + self.nlri.len()) * per + 32 * self.attributes.len(),
+        );
         let wpos = out.len();
         out.put_u16(0);
         for n in &self.withdrawn {
@@ -270,12 +274,13 @@ fn check_mandatory(u: &mut Update) {
     if u.nlri.is_empty() && !has_mp_nlri {
         return;
     }
-    let mut need: Vec<u8> = vec![t::ORIGIN, t::AS_PATH];
     // RFC 4760 §3: NEXT_HOP is only needed with traditional NLRI.
-    if !u.nlri.is_empty() {
-        need.push(t::NEXT_HOP);
-    }
-    for code in need {
+    let need: &[u8] = if u.nlri.is_empty() {
+        &[t::ORIGIN, t::AS_PATH]
+    } else {
+        &[t::ORIGIN, t::AS_PATH, t::NEXT_HOP]
+    };
+    for &code in need {
         let present = u.attributes.iter().any(|a| a.type_code() == code)
             || u.errors.iter().any(|e| e.type_code == code);
         if !present {
@@ -799,6 +804,9 @@ fn put_mp_nlri(
         return Err(EncodeError::UnsupportedFamily(family));
     }
     let ap = ctx.has_add_path(family);
+    out.reserve(
+        nlri.len() * (if family.afi == Afi::IPV4 { 5 } else { 17 } + if ap { 4 } else { 0 }),
+    );
     for n in nlri {
         if n.afi() != family.afi {
             return Err(EncodeError::WrongFamily(n.prefix));
