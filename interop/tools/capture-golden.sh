@@ -35,6 +35,8 @@ for b in ip tcpdump /usr/lib/frr/zebra /usr/lib/frr/bgpd vtysh bird birdc gobgpd
 done
 
 log() { echo "[$(date +%T)] $*" >&2; }
+# Sleep in the background and wait: a signal then runs the EXIT trap at once.
+nap() { sleep "$1" & wait $!; }
 
 cleanup() {
     set +e
@@ -387,7 +389,7 @@ for nb in 192.0.2.2 2001:db8::2 198.51.100.2 192.0.2.3 192.0.2.4; do
     wait_for 40 "FRR session $nb Established" frr_established "$nb" || true
 done
 for p in gobgpi exai; do wait_for 20 "BIRD $p Established" bird_established "$p" || true; done
-sleep 4   # initial UPDATEs and End-of-RIB markers
+nap 4   # initial UPDATEs and End-of-RIB markers
 log "sessions: $(vty -c 'show bgp summary' | grep -E '^[0-9a-f:.]+ ' | awk '{print $1, $10}' | tr '\n' ' ')"
 
 # ---------------------------------------------------------------- withdrawals
@@ -398,7 +400,7 @@ birdc_ disable s4 >/dev/null; birdc_ disable s6 >/dev/null
 gob global rib del -a ipv4 203.0.113.192/27 || true
 gob global rib del -a ipv6 2001:db8:301::/48 || true
 touch "$E/withdraw"
-sleep 4
+nap 4
 
 # ---------------------------------------------------------------- route refresh
 log "route refresh"
@@ -407,37 +409,37 @@ vty -c "clear bgp ipv4 unicast 192.0.2.2 soft in" -c "clear bgp ipv6 unicast 200
 birdc_ reload in frri >/dev/null || true
 birdc_ reload in exai >/dev/null || true
 gob neighbor 192.0.2.1 softresetin -a ipv4 || true
-sleep 3
+nap 3
 
 # ---------------------------------------------------------------- resets and shutdowns
 log "administrative reset"
 vty -c "clear bgp 192.0.2.2" || true
 birdc_ restart frri >/dev/null || true
 gob neighbor 192.0.2.1 reset || true
-sleep 3
+nap 3
 log "administrative shutdown with messages"
 vtyconf "neighbor 192.0.2.4 shutdown message lab: FRR maintenance, back soon" || true
 birdc_ disable frr6 '"lab: BIRD maintenance"' >/dev/null || true
 # `disable` drops the reason in GoBGP 3.10; the deprecated `shutdown` sends it (RFC 9003).
 gob neighbor 198.51.100.2 shutdown --reason "lab: GoBGP maintenance" || true
-sleep 3
+nap 3
 
 # ---------------------------------------------------------------- hold timer expiry
 log "hold timer: stopping ExaBGP"
 EXAPIDS=$(ip netns pids "${P}exa")
 kill -STOP $EXAPIDS
-sleep 6
+nap 6
 log "hold timer: stopping FRR bgpd"  # BIRD's frr4/frri sessions expire
 BGPD=$(cat "$F/run/bgpd.pid")
 kill -STOP "$BGPD"
-sleep 12   # BIRD hold 3 s on frr4/frri; GoBGP has none left with FRR; generous margin
+nap 12   # BIRD hold 3 s on frr4/frri; GoBGP has none left with FRR; generous margin
 kill -CONT "$BGPD" $EXAPIDS
 log "ExaBGP: wait for its iBGP session with BIRD, then terminate it"
 # (ExaBGP 4.2.21 was seen to close without a NOTIFICATION here; kept to show it if a later
 # version sends a Cease.)
 wait_for 20 "BIRD exai Established again" bird_established exai || true
 kill -TERM $EXAPIDS 2>/dev/null || true
-sleep 2
+nap 2
 
 kill -INT "$TCPDUMP" 2>/dev/null || true
 for _ in $(seq 1 20); do kill -0 "$TCPDUMP" 2>/dev/null || break; sleep 0.2; done
