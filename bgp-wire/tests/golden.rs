@@ -96,3 +96,100 @@ fn golden_vectors_decode_and_reencode_byte_exact() {
         failures.join("\n")
     );
 }
+
+fn load(name: &str) -> (DecodeContext, Message) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    let (ctx, bytes) = parse_file(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let m = Message::decode(Bytes::from(bytes), &ctx).unwrap();
+    (ctx, m)
+}
+
+#[test]
+fn hand_written_vectors_decode_to_the_documented_values() {
+    use bgp_wire::{AttributeValue, Capability, MpNextHop, Origin};
+
+    let (_, Message::Open(o)) = load("hand-open-rfc9072-extended-params.hex") else {
+        panic!()
+    };
+    assert!(o.extended_params);
+    assert_eq!(
+        (o.asn(), o.hold_time, o.bgp_id.to_string()),
+        (64500, 90, "192.0.2.9".to_string())
+    );
+    let gr = o
+        .capabilities()
+        .find_map(|c| match c {
+            Capability::GracefulRestart(g) => Some(g.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(gr.restart_state());
+    assert_eq!(gr.restart_time, 120);
+    assert!(gr.families[0].forwarding_preserved());
+
+    let (_, Message::Update(u)) = load("hand-update-confed-set-aggregator-rr.hex") else {
+        panic!()
+    };
+    assert_eq!(u.origin(), Some(&Origin::Incomplete));
+    assert_eq!(
+        u.as_path().unwrap().to_string(),
+        "(64501) 64500 64502 {64503 64504}"
+    );
+    assert_eq!(u.as_path().unwrap().path_len(), 3);
+    assert_eq!(u.local_pref(), Some(&100));
+    assert!(u.atomic_aggregate());
+    assert_eq!(u.aggregator().unwrap().asn, 64500);
+    assert_eq!(u.cluster_list().unwrap().len(), 2);
+    assert_eq!(
+        u.nlri
+            .iter()
+            .map(|n| n.prefix.to_string())
+            .collect::<Vec<_>>(),
+        ["203.0.113.0/24", "198.51.100.7/32"]
+    );
+    assert_eq!(u.attribute(99).unwrap().flags.bits(), 0xe0);
+
+    let (_, Message::Update(u)) = load("hand-update-as2-as4path-extlen.hex") else {
+        panic!()
+    };
+    assert_eq!(
+        u.as_path().unwrap().asns().collect::<Vec<_>>(),
+        [64500, 23456]
+    );
+    assert_eq!(
+        u.as4_path().unwrap().asns().collect::<Vec<_>>(),
+        [64500, 4_200_000_000]
+    );
+    assert_eq!(u.communities().unwrap()[1], bgp_wire::Community::NO_EXPORT);
+
+    let (_, Message::Update(u)) = load("hand-update-mpreach-ipv6-ll-addpath-extcomm.hex") else {
+        panic!()
+    };
+    let mp = u.mp_reach().unwrap();
+    assert_eq!(mp.family, Family::IPV6_UNICAST);
+    assert!(matches!(
+        mp.next_hop,
+        MpNextHop::Ipv6 {
+            link_local: Some(_),
+            ..
+        }
+    ));
+    assert_eq!(
+        mp.nlri
+            .iter()
+            .map(|n| (n.path_id, n.prefix.to_string()))
+            .collect::<Vec<_>>(),
+        [
+            (Some(1), "2001:db8:1::/48".to_string()),
+            (Some(2), "2001:db8:2::/64".to_string())
+        ]
+    );
+    assert!(matches!(
+        u.attributes[3].value,
+        AttributeValue::LargeCommunities(_)
+    ));
+    let ec = u.extended_communities().unwrap()[0];
+    assert_eq!((ec.typ, ec.subtype), (0x00, 0x02));
+}
