@@ -33,6 +33,36 @@
 //! * Feature `serde`: every message type implements `serde::Serialize` (byte blobs
 //!   as hex strings, addresses and prefixes as strings).
 //!
+//! # The context
+//!
+//! [`DecodeContext`] says what the OPEN exchange negotiated: `four_octet_as`
+//! (RFC 6793: AS_PATH and AGGREGATOR carry 4-octet AS numbers), `add_path` (RFC 7911:
+//! the families whose NLRI carry a path identifier *in this direction*) and
+//! `extended_message` (RFC 8654: 65535-byte messages). [`EncodeContext`] is the same
+//! type, with `add_path` listing the families we *send* path identifiers for. The
+//! default is 4-octet AS, no ADD-PATH, 4096 bytes. OPEN decoding does not depend on it.
+//! Encoding in a 2-octet context writes AS_TRANS for AS numbers above 65535 (building
+//! AS4_PATH is the caller's job).
+//!
+//! # UPDATE error handling (RFC 7606)
+//!
+//! | Problem | Action |
+//! | --- | --- |
+//! | withdrawn routes / total attribute length overrun, unparsable withdrawn routes or NLRI | session reset (`Err`) |
+//! | attribute header or length overruns the attribute block (§4) | treat-as-withdraw |
+//! | ORIGIN, AS_PATH, NEXT_HOP, MED, LOCAL_PREF, COMMUNITIES, ORIGINATOR_ID, CLUSTER_LIST, EXTENDED_COMMUNITIES, LARGE_COMMUNITY malformed (length, value, flags) | treat-as-withdraw |
+//! | ATOMIC_AGGREGATE, AGGREGATOR, AS4_PATH, AS4_AGGREGATOR malformed | attribute discard |
+//! | MP_REACH_NLRI / MP_UNREACH_NLRI malformed, or present twice (§3(g), §7.11) | session reset (`Err`) |
+//! | any other attribute present twice (§3(g)) | attribute discard (the first is kept) |
+//! | ORIGIN or AS_PATH missing with NLRI, NEXT_HOP missing with traditional NLRI (§3(d)) | treat-as-withdraw |
+//! | unrecognized well-known attribute | session reset (`Err`) |
+//!
+//! Checks that need session knowledge are left to the caller, which reports them
+//! through the same [`DecodeError`] mapping: the peer's AS ([`DecodeError::BadPeerAs`]),
+//! required capabilities ([`DecodeError::UnsupportedCapability`]), roles
+//! ([`DecodeError::RoleMismatch`]), a hold time refused by policy, LOCAL_PREF or
+//! confederation segments received over eBGP, and a NEXT_HOP equal to our own address.
+//!
 //! # Example
 //!
 //! ```
