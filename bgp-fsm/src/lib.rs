@@ -70,6 +70,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod check;
 mod config;
 mod negotiated;
 pub mod pair;
