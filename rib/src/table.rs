@@ -1,0 +1,213 @@
+//! Compact prefix keys and the slot table of one address family.
+//!
+//! Every prefix the rib knows gets a slot (a dense `u32`). The desired state and
+//! each peer's Adj-RIB-Out are plain vectors indexed by slot, so one prefix
+//! costs its key (8 bytes for IPv4), a few bytes of hash index, 4 bytes per
+//! source and 4 bytes per peer.
+
+use std::fmt::Debug;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use bgp_wire::{IpNet, Ipv4Net, Ipv6Net, Nlri};
+use hashbrown::HashTable;
+
+use crate::advert::NUM_SOURCES;
+
+/// A prefix key: a `Copy` value with a cheap hash.
+pub(crate) trait Key: Copy + Eq + Debug {
+    /// True for IPv6.
+    const V6: bool;
+    fn hash(&self) -> u64;
+    fn nlri(&self, path_id: Option<u32>) -> Nlri;
+    /// Bytes of the prefix on the wire (length octet + address octets).
+    fn wire_len(&self) -> usize;
+}
+
+/// IPv4 prefix: address (host bits cleared) and length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct K4 {
+    addr: u32,
+    len: u8,
+}
+
+/// IPv6 prefix: address octets (host bits cleared) and length; 17 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct K6 {
+    addr: [u8; 16],
+    len: u8,
+}
+
+/// Folded multiply (as in foldhash / wyhash): all input bits reach all output bits.
+#[inline]
+fn mix(x: u64, k: u64) -> u64 {
+    let p = u128::from(x) * u128::from(k ^ 0x243f_6a88_85a3_08d3);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+impl K4 {
+    pub(crate) fn new(p: Ipv4Net) -> K4 {
+        let p = p.trunc();
+        K4 {
+            addr: u32::from(p.addr()),
+            len: p.prefix_len(),
+        }
+    }
+}
+
+impl K6 {
+    pub(crate) fn new(p: Ipv6Net) -> K6 {
+        let p = p.trunc();
+        K6 {
+            addr: p.addr().octets(),
+            len: p.prefix_len(),
+        }
+    }
+}
+
+impl Key for K4 {
+    const V6: bool = false;
+    #[inline]
+    fn hash(&self) -> u64 {
+        mix(
+            (u64::from(self.addr) << 8) | u64::from(self.len),
+            0x9e37_79b9_7f4a_7c15,
+        )
+    }
+    #[inline]
+    fn nlri(&self, path_id: Option<u32>) -> Nlri {
+        let net = Ipv4Net::new(Ipv4Addr::from(self.addr), self.len).unwrap_or_default();
+        Nlri {
+            path_id,
+            prefix: IpNet::V4(net),
+        }
+    }
+    #[inline]
+    fn wire_len(&self) -> usize {
+        1 + usize::from(self.len).div_ceil(8)
+    }
+}
+
+impl Key for K6 {
+    const V6: bool = true;
+    #[inline]
+    fn hash(&self) -> u64 {
+        let a = u128::from_be_bytes(self.addr);
+        let h = mix(a as u64, 0x9e37_79b9_7f4a_7c15);
+        mix(
+            h ^ ((a >> 64) as u64) ^ u64::from(self.len),
+            0xc2b2_ae3d_27d4_eb4f,
+        )
+    }
+    #[inline]
+    fn nlri(&self, path_id: Option<u32>) -> Nlri {
+        let net = Ipv6Net::new(Ipv6Addr::from(self.addr), self.len).unwrap_or_default();
+        Nlri {
+            path_id,
+            prefix: IpNet::V6(net),
+        }
+    }
+    #[inline]
+    fn wire_len(&self) -> usize {
+        1 + usize::from(self.len).div_ceil(8)
+    }
+}
+
+/// The slots of one family: keys, hash index, and the desired attribute-set id
+/// of each source (0 = not announced by that source).
+#[derive(Debug)]
+pub(crate) struct Table<K: Key> {
+    pub(crate) keys: Vec<K>,
+    pub(crate) src: Vec<[u32; NUM_SOURCES]>,
+    index: HashTable<u32>,
+    free: Vec<u32>,
+}
+
+impl<K: Key> Default for Table<K> {
+    fn default() -> Self {
+        Table {
+            keys: Vec::new(),
+            src: Vec::new(),
+            index: HashTable::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<K: Key> Table<K> {
+    /// Number of slots ever allocated (live or free).
+    pub(crate) fn slots(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub(crate) fn reserve(&mut self, n: usize) {
+        let keys = &self.keys;
+        self.index.reserve(n, |&s| keys[s as usize].hash());
+        self.keys.reserve(n);
+        self.src.reserve(n);
+    }
+
+    pub(crate) fn find(&self, k: &K) -> Option<u32> {
+        let keys = &self.keys;
+        self.index
+            .find(k.hash(), |&s| keys[s as usize] == *k)
+            .copied()
+    }
+
+    /// The slot of `k`, allocated when new; the bool says it was new.
+    pub(crate) fn get_or_insert(&mut self, k: K) -> (u32, bool) {
+        let h = k.hash();
+        let keys = &self.keys;
+        if let Some(&s) = self.index.find(h, |&s| keys[s as usize] == k) {
+            return (s, false);
+        }
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.keys[s as usize] = k;
+                self.src[s as usize] = [0; NUM_SOURCES];
+                s
+            }
+            None => {
+                self.keys.push(k);
+                self.src.push([0; NUM_SOURCES]);
+                (self.keys.len() - 1) as u32
+            }
+        };
+        let keys = &self.keys;
+        self.index
+            .insert_unique(h, slot, |&s| keys[s as usize].hash());
+        (slot, true)
+    }
+
+    /// Frees a slot whose sources are all empty and that no peer holds.
+    pub(crate) fn free_slot(&mut self, slot: u32) {
+        let k = self.keys[slot as usize];
+        if let Ok(e) = self.index.find_entry(k.hash(), |&s| s == slot) {
+            e.remove();
+            self.free.push(slot);
+        }
+    }
+
+    /// The effective desired id: the first source (in precedence order) that has one.
+    #[inline]
+    pub(crate) fn effective(&self, slot: u32) -> u32 {
+        self.src
+            .get(slot as usize)
+            .and_then(|s| s.iter().copied().find(|&id| id != 0))
+            .unwrap_or(0)
+    }
+
+    /// True when a slot is allocated to a prefix (not on the free list).
+    pub(crate) fn is_live(&self, slot: u32) -> bool {
+        let Some(k) = self.keys.get(slot as usize) else {
+            return false;
+        };
+        self.find(k) == Some(slot)
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.keys.capacity() * size_of::<K>()
+            + self.src.capacity() * size_of::<[u32; NUM_SOURCES]>()
+            + self.index.capacity() * (size_of::<u32>() + 1)
+            + self.free.capacity() * 4
+    }
+}
