@@ -4,10 +4,12 @@
 Reads criterion's output (target/criterion/*/*/new/{benchmark,estimates}.json) after
 `cargo bench -p speakerd-benches --bench codec`. Usage:
 
-    python3 benches/table.py [CRITERION_DIR]
+    python3 benches/table.py [CRITERION_DIR...]
 
-CRITERION_DIR defaults to $CARGO_TARGET_DIR/criterion, else target/criterion.
-Uses the median of criterion's samples (robust to the noise of a shared machine).
+CRITERION_DIR defaults to $CARGO_TARGET_DIR/criterion, else target/criterion. Each cell is
+the median of criterion's samples; given several directories (copies of the criterion
+directory after separate runs), each cell is the lowest of those medians: on a shared, noisy
+machine the least disturbed run is the best estimate of the cost.
 """
 import json
 import os
@@ -41,17 +43,26 @@ def fixture_key(f):
 
 
 def main():
-    if len(sys.argv) > 1:
-        root = Path(sys.argv[1])
-    else:
-        root = Path(os.environ.get("CARGO_TARGET_DIR", "target")) / "criterion"
-    results = load(root)
-    if not results:
-        sys.exit(f"no criterion results under {root}")
+    roots = [Path(a) for a in sys.argv[1:]] or [
+        Path(os.environ.get("CARGO_TARGET_DIR", "target")) / "criterion"
+    ]
+    results = {}
+    for root in roots:
+        run = load(root)
+        if not run:
+            sys.exit(f"no criterion results under {root}")
+        for key, row in run.items():
+            best = results.setdefault(key, {})
+            for crate, r in row.items():
+                if crate not in best or r[0] < best[crate][0]:
+                    best[crate] = r
+    print(f"runs: {len(roots)}")
     crates = [c for c in ORDER if any(c in r for r in results.values())]
     crates += sorted({c for r in results.values() for c in r} - set(crates))
-    for op in ("decode", "encode"):
+    for op in ("decode", "encode", "pack"):
         fixtures = sorted({f for (o, f) in results if o == op}, key=fixture_key)
+        if not fixtures:
+            continue
         print(f"\n### {op}: ns per prefix (median; whole message in parentheses)\n")
         head = ["fixture"] + crates + ["bgp-wire / fastest other"]
         print("| " + " | ".join(head) + " |")

@@ -11,6 +11,9 @@
 //! - **encode**: the crate's typed message (decoded once, outside the timing) back to complete
 //!   message bytes, into a buffer reused across iterations where the crate's API allows it.
 //!   The result is checked to decode, with the same crate, to the same prefixes.
+//! - **pack**: one attribute set and a list of prefixes to UPDATE messages: bgp-wire's
+//!   `UpdatePacker` (the speaker's outbound path) next to rustbgpd-wire's
+//!   `UpdateMessage::build` (the same operation; the other crates have no such entry point).
 //!
 //! Run: `cargo bench -p speakerd-benches --bench codec`. Under `cargo test` criterion runs
 //! every benchmark once, so the checks above run in CI too.
@@ -463,6 +466,47 @@ macro_rules! for_each_codec {
     }};
 }
 
+/// bgp-wire's outbound path: one attribute set and a list of prefixes to UPDATE messages
+/// (`UpdatePacker::announce`, as the Adj-RIB-Out uses it), checked to give one message that
+/// decodes to the fixture's prefixes.
+fn pack_bgp_wire(
+    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    fixture: &Fixture,
+    bytes: &Bytes,
+) {
+    let mut ctx = BgpWire::ctx();
+    let bgp_wire::Message::Update(mut update) = BgpWire::decode(&mut ctx, bytes) else {
+        panic!("bgp-wire: not an UPDATE")
+    };
+    let prefixes: Vec<bgp_wire::Nlri> = update.announced().copied().collect();
+    // The packer takes family and next hop from MP_REACH_NLRI and ignores its NLRI.
+    for a in &mut update.attributes {
+        if let bgp_wire::AttributeValue::MpReach(m) = &mut a.value {
+            m.nlri.clear();
+        }
+    }
+    let attrs = update.attributes;
+    let packer = bgp_wire::UpdatePacker::new(&ctx);
+    let msgs = packer
+        .announce(&attrs, &prefixes)
+        .expect("bgp-wire packs the fixture");
+    assert_eq!(msgs.len(), 1, "pack: bgp-wire on {}", fixture.name);
+    let again = BgpWire::decode(&mut ctx, &msgs[0]);
+    assert_eq!(
+        walk::<BgpWire, Collect>(&again),
+        Collect::expected(fixture),
+        "pack: bgp-wire on {}",
+        fixture.name
+    );
+    c.bench_function(BgpWire::NAME, |b| {
+        b.iter(|| {
+            packer
+                .announce(black_box(&attrs), black_box(&prefixes))
+                .expect("bgp-wire packs the fixture")
+        });
+    });
+}
+
 fn codec(c: &mut Criterion) {
     for fixture in fixtures() {
         let bytes = Bytes::from(fixture.bytes.clone());
@@ -491,6 +535,14 @@ fn codec(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("encode/{}", fixture.name));
         group.throughput(Throughput::Elements(n));
         for_each_codec!(encode_one, &mut group, &bytes);
+        group.finish();
+
+        // Building from (attributes, prefixes): bgp-wire's packer, and rustbgpd-wire's
+        // `UpdateMessage::build` (which its encode benchmark above already uses).
+        let mut group = c.benchmark_group(format!("pack/{}", fixture.name));
+        group.throughput(Throughput::Elements(n));
+        pack_bgp_wire(&mut group, &fixture, &bytes);
+        encode_one::<Rustbgpd>(&mut group, &bytes);
         group.finish();
     }
 }
