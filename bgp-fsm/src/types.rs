@@ -63,8 +63,10 @@ impl fmt::Display for State {
     }
 }
 
-/// Why the session changed state.
+/// Why the session changed state. New reasons may be added (match with a
+/// wildcard arm, or use its `Display`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reason {
     /// [`Session::handle_start`](crate::Session::handle_start).
     ManualStart,
@@ -93,7 +95,9 @@ pub enum Reason {
     NotificationReceived(Notification),
     /// The peer closed the TCP connection (or it broke) without a NOTIFICATION.
     ConnectionClosed,
-    /// BFD declared the path down; Cease/10 (RFC 9384) was sent.
+    /// BFD declared the path down; Cease/10 (RFC 9384) was sent. Also the
+    /// reason of the move to Idle when [`Session::set_hold_down`](crate::Session::set_hold_down)
+    /// holds a waiting session down.
     BfdDown,
     /// [`Session::handle_stop`](crate::Session::handle_stop): Cease/2 was sent
     /// when the OPEN exchange had started, with this RFC 9003 message.

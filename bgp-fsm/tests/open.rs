@@ -365,3 +365,47 @@ fn open_carries_configured_capabilities() {
     assert!(caps.contains(&&Capability::Role(Role::CUSTOMER)));
     assert!(caps.contains(&&Capability::SoftwareVersion("speakerd/0.1".into())));
 }
+
+#[test]
+fn update_error_with_session_reset_is_notified() {
+    let mut s = Solo::new(a_cfg());
+    s.establish();
+    // Withdrawn routes length 200 in a 23-byte UPDATE: 3/1 Malformed Attribute List.
+    let mut b = vec![0xff; 16];
+    b.extend_from_slice(&[0, 23, 2, 0, 200, 0, 0]);
+    let acts = s.feed(&b);
+    assert_notified(&acts, 3, 1, &[]);
+}
+
+#[test]
+fn attribute_discard_delivers_update_without_the_attribute() {
+    let mut s = Solo::new(a_cfg());
+    s.establish();
+    let mut u = update_v4(&["203.0.113.0/24"]);
+    u.attributes.push(bgp_wire::PathAttribute::new(
+        bgp_wire::AttributeValue::AtomicAggregate,
+    ));
+    let mut b = encode(u.clone()).to_vec();
+    // ATOMIC_AGGREGATE (40 06 00) with length 1: RFC 7606 §7.6 attribute discard.
+    let pos = b.windows(3).position(|w| w == [0x40, 6, 0]).unwrap();
+    b[pos + 2] = 1;
+    b.insert(pos + 3, 0);
+    let len = b.len() as u16;
+    b[16..18].copy_from_slice(&len.to_be_bytes());
+    let attr_len = u16::from_be_bytes([b[21], b[22]]) + 1;
+    b[21..23].copy_from_slice(&attr_len.to_be_bytes());
+    let acts = s.feed(&b);
+    assert_eq!(acts.len(), 1, "{acts:?}");
+    let Action::Update(got) = &acts[0] else {
+        panic!("{acts:?}")
+    };
+    assert_eq!(got.nlri, u.nlri);
+    assert!(!got.atomic_aggregate());
+    assert_eq!(got.errors.len(), 1);
+    assert_eq!(
+        got.errors[0].action,
+        bgp_wire::ErrorAction::AttributeDiscard
+    );
+    assert_eq!(s.s.counters().attributes_discarded, 1);
+    assert_eq!(s.s.state(), State::Established);
+}
