@@ -309,8 +309,9 @@ impl Peer {
         }
         fam.start_scan();
         // RFC 7313 §4: BoRR/EoRR around the re-advertisement, once the initial
-        // sync (ended by End-of-RIB) is over.
-        if enhanced && !fam.eor_pending {
+        // sync (ended by End-of-RIB) is over. A refresh already in progress
+        // (EoRR not sent yet) just starts over inside the same BoRR/EoRR.
+        if enhanced && !fam.eor_pending && !fam.eorr_pending {
             fam.borr_pending = true;
             fam.eorr_pending = true;
         }
