@@ -148,7 +148,8 @@ pub use message::{
 pub use notification::Notification;
 pub use open::{
     AS_TRANS, AddPathFamily, AddPathMode, Capability, ExtendedNextHopEntry, GracefulRestart,
-    GracefulRestartFamily, LlgrFamily, Open, OptionalParameter, PARAM_CAPABILITIES, Role, cap_code,
+    GracefulRestartFamily, LlgrFamily, Negotiated, Open, OptionalParameter, PARAM_CAPABILITIES,
+    Role, cap_code,
 };
 pub use packer::{UpdatePacker, pack_announcements, pack_withdrawals};
 pub use types::{

@@ -734,3 +734,54 @@ fn encode_param(
     }
     Ok(true)
 }
+
+/// What two OPENs negotiate: the context to decode what the peer sends and the
+/// context to encode what we send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Negotiated {
+    /// For decoding the peer's messages.
+    pub decode: crate::DecodeContext,
+    /// For encoding ours.
+    pub encode: crate::EncodeContext,
+}
+
+impl Negotiated {
+    /// Computes the contexts from our OPEN and the peer's:
+    /// 4-octet AS when both announced it (RFC 6793 §3), extended messages when both
+    /// did (RFC 8654 §3), and ADD-PATH per family (RFC 7911 §4): we receive path
+    /// identifiers where we can receive and the peer can send, and send them where we
+    /// can send and the peer can receive.
+    pub fn from_opens(local: &Open, remote: &Open) -> Negotiated {
+        let four_octet_as = local.four_octet_as().is_some() && remote.four_octet_as().is_some();
+        let extended_message = local.has_capability(cap_code::EXTENDED_MESSAGE)
+            && remote.has_capability(cap_code::EXTENDED_MESSAGE);
+        let mode = |o: &Open, f: Family| {
+            o.add_path()
+                .filter(|a| a.family == f)
+                .fold(AddPathMode(0), |m, a| AddPathMode(m.0 | a.mode.0))
+        };
+        let mut recv = Vec::new();
+        let mut send = Vec::new();
+        for a in local.add_path() {
+            let (l, r) = (mode(local, a.family), mode(remote, a.family));
+            if l.can_receive() && r.can_send() && !recv.contains(&a.family) {
+                recv.push(a.family);
+            }
+            if l.can_send() && r.can_receive() && !send.contains(&a.family) {
+                send.push(a.family);
+            }
+        }
+        Negotiated {
+            decode: crate::DecodeContext {
+                four_octet_as,
+                add_path: recv,
+                extended_message,
+            },
+            encode: crate::DecodeContext {
+                four_octet_as,
+                add_path: send,
+                extended_message,
+            },
+        }
+    }
+}

@@ -6,7 +6,7 @@ use ipnet::IpNet;
 use crate::attributes::{AttrFlags, AttributeValue, MpNextHop, PathAttribute, attr_type};
 use crate::error::EncodeError;
 use crate::message::{MARKER, message_type};
-use crate::types::{EncodeContext, Family, HEADER_LEN, Nlri};
+use crate::types::{EncodeContext, Family, HEADER_LEN, Nlri, put_prefixes};
 use crate::update::{encode_attribute, put_mp_reach_head};
 
 /// Packs announcements and withdrawals into UPDATE messages no larger than the
@@ -141,33 +141,31 @@ impl UpdatePacker {
             });
         }
         buf.reserve(estimate(prefixes.len(), ap, 4, fixed, room));
-        let mut used = 0;
-        let mut open = false;
-        for n in prefixes.iter().filter(|n| matches!(n.prefix, IpNet::V4(_))) {
-            let l = n.wire_len(ap);
-            if open && used + l > room {
-                finish_traditional(buf, used, withdraw, out);
-                open = false;
+        let mut rest = prefixes;
+        loop {
+            // Greedy: as many prefixes as fit in `room`, then one batch copy.
+            let (take, used) = fill(rest, true, ap, room);
+            if used == 0 {
+                break;
             }
-            if !open {
-                buf.put_slice(&MARKER);
+            buf.put_slice(&MARKER);
+            buf.put_u16(0);
+            buf.put_u8(message_type::UPDATE);
+            if withdraw {
+                buf.put_u16(used as u16);
+            } else {
                 buf.put_u16(0);
-                buf.put_u8(message_type::UPDATE);
-                if withdraw {
-                    buf.put_u16(0); // patched
-                } else {
-                    buf.put_u16(0);
-                    buf.put_u16(block.len() as u16);
-                    buf.put_slice(block);
-                }
-                used = 0;
-                open = true;
+                buf.put_u16(block.len() as u16);
+                buf.put_slice(block);
             }
-            crate::types::put_nlri(buf, n, ap);
-            used += l;
-        }
-        if open {
-            finish_traditional(buf, used, withdraw, out);
+            let _ = put_prefixes(buf, &rest[..take], true, ap, true);
+            if withdraw {
+                buf.put_u16(0); // total path attribute length
+            }
+            let len = buf.len() as u16;
+            buf[16..18].copy_from_slice(&len.to_be_bytes());
+            out.push(buf.split().freeze());
+            rest = &rest[take..];
         }
         Ok(())
     }
@@ -215,36 +213,29 @@ impl UpdatePacker {
             fixed,
             room,
         ));
-        let mut used = 0;
-        let mut open = false;
         let flags = (AttrFlags::OPTIONAL | AttrFlags::EXTENDED_LENGTH).bits();
-        for n in prefixes
-            .iter()
-            .filter(|n| matches!(n.prefix, IpNet::V4(_)) == v4)
-        {
-            let l = n.wire_len(ap);
-            if open && used + l > room {
-                finish_mp(buf, used, &head, block, out);
-                open = false;
+        let mut rest = prefixes;
+        loop {
+            let (take, used) = fill(rest, v4, ap, room);
+            if used == 0 {
+                break;
             }
-            if !open {
-                buf.put_slice(&MARKER);
-                buf.put_u16(0);
-                buf.put_u8(message_type::UPDATE);
-                buf.put_u16(0);
-                buf.put_u16(0); // attr len, patched
-                buf.put_u8(flags);
-                buf.put_u8(type_code);
-                buf.put_u16(0); // MP attr len, patched
-                buf.put_slice(&head);
-                used = 0;
-                open = true;
-            }
-            crate::types::put_nlri(buf, n, ap);
-            used += l;
-        }
-        if open {
-            finish_mp(buf, used, &head, block, out);
+            buf.put_slice(&MARKER);
+            buf.put_u16(0);
+            buf.put_u8(message_type::UPDATE);
+            buf.put_u16(0);
+            let alen = 4 + head.len() + used + block.len();
+            buf.put_u16(alen as u16);
+            buf.put_u8(flags);
+            buf.put_u8(type_code);
+            buf.put_u16((head.len() + used) as u16);
+            buf.put_slice(&head);
+            let _ = put_prefixes(buf, &rest[..take], v4, ap, true);
+            buf.put_slice(block);
+            let len = buf.len() as u16;
+            buf[16..18].copy_from_slice(&len.to_be_bytes());
+            out.push(buf.split().freeze());
+            rest = &rest[take..];
         }
         Ok(())
     }
@@ -264,25 +255,24 @@ fn estimate(n: usize, ap: bool, avg: usize, fixed: usize, room: usize) -> usize 
     bytes + (bytes / room.max(1) + 1) * fixed
 }
 
-fn finish_traditional(buf: &mut BytesMut, used: usize, withdraw: bool, out: &mut Vec<Bytes>) {
-    if withdraw {
-        buf[HEADER_LEN..HEADER_LEN + 2].copy_from_slice(&(used as u16).to_be_bytes());
-        buf.put_u16(0); // total path attribute length
+/// How many of `prefixes` (counting those of the other family, which are
+/// skipped) go in the next message, and the bytes the ones of this family take.
+#[inline]
+fn fill(prefixes: &[Nlri], v4: bool, ap: bool, room: usize) -> (usize, usize) {
+    let extra = 1 + if ap { 4 } else { 0 };
+    let mut used = 0;
+    for (i, n) in prefixes.iter().enumerate() {
+        let l = match n.prefix {
+            IpNet::V4(p) if v4 => extra + (p.prefix_len() as usize).div_ceil(8),
+            IpNet::V6(p) if !v4 => extra + (p.prefix_len() as usize).div_ceil(8),
+            _ => continue,
+        };
+        if used + l > room {
+            return (i, used);
+        }
+        used += l;
     }
-    let len = buf.len() as u16;
-    buf[16..18].copy_from_slice(&len.to_be_bytes());
-    out.push(buf.split().freeze());
-}
-
-fn finish_mp(buf: &mut BytesMut, used: usize, head: &[u8], block: &[u8], out: &mut Vec<Bytes>) {
-    let mp_len = (head.len() + used) as u16;
-    buf[HEADER_LEN + 6..HEADER_LEN + 8].copy_from_slice(&mp_len.to_be_bytes());
-    buf.put_slice(block);
-    let alen = (buf.len() - HEADER_LEN - 4) as u16;
-    buf[HEADER_LEN + 2..HEADER_LEN + 4].copy_from_slice(&alen.to_be_bytes());
-    let len = buf.len() as u16;
-    buf[16..18].copy_from_slice(&len.to_be_bytes());
-    out.push(buf.split().freeze());
+    (prefixes.len(), used)
 }
 
 /// Convenience: [`UpdatePacker::announce`] with the context's maximum size.

@@ -101,6 +101,8 @@ pub struct DecodeContext {
     /// AGGREGATOR carry 4-octet AS numbers.
     pub four_octet_as: bool,
     /// RFC 7911: families whose NLRI carry a 4-byte path identifier in this direction.
+    /// On encode, an [`Nlri`] without `path_id` is written with path identifier 0 for
+    /// these families, and `path_id` is ignored for the others.
     pub add_path: Vec<Family>,
     /// RFC 8654: extended messages negotiated (maximum length 65535 instead of 4096).
     pub extended_message: bool,
@@ -238,17 +240,65 @@ pub(crate) enum NlriError {
     Truncated,
 }
 
-/// Decodes a run of IPv4 prefixes (RFC 4271 §4.3 encoding). Tight loop: one
-/// 4-byte load and a mask per prefix while 4 bytes remain.
+/// Keeps the first `nb` bytes of a big-endian u32 (index: whole bytes of prefix).
+const V4_MASKS: [u32; 5] = [0, 0xff00_0000, 0xffff_0000, 0xffff_ff00, 0xffff_ffff];
+
+/// Decodes a run of IPv4 prefixes (RFC 4271 §4.3 encoding).
+///
+/// Tight loop: while a whole worst-case entry's bytes remain, one fixed-size
+/// load, a mask and a push per prefix; the last few bytes take a careful path.
+/// Host bits inside the bytes on the wire are kept as sent.
 #[inline]
 pub(crate) fn decode_v4_prefixes(
     buf: &[u8],
     add_path: bool,
     out: &mut Vec<Nlri>,
 ) -> Result<(), NlriError> {
-    let n = buf.len();
     // Real prefixes take 2+ bytes (6+ with a path identifier): one allocation.
-    out.reserve(if add_path { n / 5 } else { n / 2 });
+    out.reserve(if add_path {
+        buf.len() / 5
+    } else {
+        buf.len() / 2
+    });
+    let i = if add_path {
+        v4_fast::<true>(buf, out)?
+    } else {
+        v4_fast::<false>(buf, out)?
+    };
+    v4_tail(&buf[i..], add_path, out)
+}
+
+#[inline(always)]
+fn v4_fast<const AP: bool>(buf: &[u8], out: &mut Vec<Nlri>) -> Result<usize, NlriError> {
+    let hdr = if AP { 5 } else { 1 };
+    let mut i = 0;
+    while let Some(w) = buf.get(i..i + hdr + 4) {
+        let path_id = if AP {
+            Some(u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+        } else {
+            None
+        };
+        let len = w[hdr - 1];
+        // RFC 4271 §4.3: prefix length is at most 32 for IPv4.
+        if len > 32 {
+            return Err(NlriError::BadLength);
+        }
+        let nb = (len as usize + 7) >> 3;
+        let raw = u32::from_be_bytes([w[hdr], w[hdr + 1], w[hdr + 2], w[hdr + 3]]) & V4_MASKS[nb];
+        i += hdr + nb;
+        let Ok(net) = Ipv4Net::new(Ipv4Addr::from(raw), len) else {
+            return Err(NlriError::BadLength);
+        };
+        out.push(Nlri {
+            path_id,
+            prefix: IpNet::V4(net),
+        });
+    }
+    Ok(i)
+}
+
+fn v4_tail(buf: &[u8], add_path: bool, out: &mut Vec<Nlri>) -> Result<(), NlriError> {
+    let n = buf.len();
     let mut i = 0;
     while i < n {
         let path_id = if add_path {
@@ -269,21 +319,13 @@ pub(crate) fn decode_v4_prefixes(
             return Err(NlriError::BadLength);
         }
         let nb = (len as usize).div_ceil(8);
-        if i + nb > n {
+        let Some(src) = buf.get(i..i + nb) else {
             return Err(NlriError::Truncated);
-        }
-        let raw = match buf.get(i..i + 4) {
-            Some(b) => u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
-            None => {
-                let mut a = [0u8; 4];
-                a[..nb].copy_from_slice(&buf[i..i + nb]);
-                u32::from_be_bytes(a)
-            }
         };
-        // Keep the first `nb` bytes only (host bits inside them are kept as sent).
-        let mask = !u32::MAX.checked_shr(nb as u32 * 8).unwrap_or(0);
         i += nb;
-        let Ok(net) = Ipv4Net::new(Ipv4Addr::from(raw & mask), len) else {
+        let mut a = [0u8; 4];
+        a[..nb].copy_from_slice(src);
+        let Ok(net) = Ipv4Net::new(Ipv4Addr::from(a), len) else {
             return Err(NlriError::BadLength);
         };
         out.push(Nlri {
@@ -294,16 +336,64 @@ pub(crate) fn decode_v4_prefixes(
     Ok(())
 }
 
-/// Decodes a run of IPv6 prefixes (RFC 4760 §5 encoding). Tight loop: one
-/// 16-byte load and a mask per prefix while 16 bytes remain.
+/// Decodes a run of IPv6 prefixes (RFC 4760 §5 encoding); same shape as the IPv4 loop.
 #[inline]
 pub(crate) fn decode_v6_prefixes(
     buf: &[u8],
     add_path: bool,
     out: &mut Vec<Nlri>,
 ) -> Result<(), NlriError> {
+    out.reserve(if add_path {
+        buf.len() / 8
+    } else {
+        buf.len() / 4
+    });
+    let i = if add_path {
+        v6_fast::<true>(buf, out)?
+    } else {
+        v6_fast::<false>(buf, out)?
+    };
+    v6_tail(&buf[i..], add_path, out)
+}
+
+#[inline(always)]
+fn v6_fast<const AP: bool>(buf: &[u8], out: &mut Vec<Nlri>) -> Result<usize, NlriError> {
+    let hdr = if AP { 5 } else { 1 };
+    let mut i = 0;
+    while let Some(w) = buf.get(i..i + hdr + 16) {
+        let path_id = if AP {
+            Some(u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+        } else {
+            None
+        };
+        let len = w[hdr - 1];
+        // RFC 4760 §5: prefix length is at most 128 for IPv6.
+        if len > 128 {
+            return Err(NlriError::BadLength);
+        }
+        let nb = (len as u32 + 7) >> 3;
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&w[hdr..hdr + 16]);
+        let mask = if nb == 0 {
+            0
+        } else {
+            u128::MAX << (128 - 8 * nb)
+        };
+        let raw = u128::from_be_bytes(a) & mask;
+        i += hdr + nb as usize;
+        let Ok(net) = Ipv6Net::new(Ipv6Addr::from(raw), len) else {
+            return Err(NlriError::BadLength);
+        };
+        out.push(Nlri {
+            path_id,
+            prefix: IpNet::V6(net),
+        });
+    }
+    Ok(i)
+}
+
+fn v6_tail(buf: &[u8], add_path: bool, out: &mut Vec<Nlri>) -> Result<(), NlriError> {
     let n = buf.len();
-    out.reserve(if add_path { n / 8 } else { n / 4 });
     let mut i = 0;
     while i < n {
         let path_id = if add_path {
@@ -324,24 +414,13 @@ pub(crate) fn decode_v6_prefixes(
             return Err(NlriError::BadLength);
         }
         let nb = (len as usize).div_ceil(8);
-        if i + nb > n {
+        let Some(src) = buf.get(i..i + nb) else {
             return Err(NlriError::Truncated);
-        }
-        let raw = match buf.get(i..i + 16) {
-            Some(b) => {
-                let mut a = [0u8; 16];
-                a.copy_from_slice(b);
-                u128::from_be_bytes(a)
-            }
-            None => {
-                let mut a = [0u8; 16];
-                a[..nb].copy_from_slice(&buf[i..i + nb]);
-                u128::from_be_bytes(a)
-            }
         };
-        let mask = !u128::MAX.checked_shr(nb as u32 * 8).unwrap_or(0);
         i += nb;
-        let Ok(net) = Ipv6Net::new(Ipv6Addr::from(raw & mask), len) else {
+        let mut a = [0u8; 16];
+        a[..nb].copy_from_slice(src);
+        let Ok(net) = Ipv6Net::new(Ipv6Addr::from(a), len) else {
             return Err(NlriError::BadLength);
         };
         out.push(Nlri {
@@ -367,29 +446,57 @@ pub(crate) fn decode_prefixes(
     }
 }
 
-/// Writes one prefix (and its path identifier when `add_path`) with a single
-/// copy into `out`.
+/// Writes the prefixes of one family (`v4`: IPv4, else IPv6) straight into `out`.
+/// With `skip_other`, prefixes of the other family are skipped; otherwise the
+/// first one stops the run and is returned as the error (nothing is written).
+///
+/// The buffer is grown once to the upper bound, each prefix is a fixed-size copy
+/// of its address (4 or 16 bytes) followed by advancing past the bytes that
+/// belong to it, and the excess is truncated at the end.
 #[inline]
-pub(crate) fn put_nlri(out: &mut BytesMut, n: &Nlri, add_path: bool) {
-    let mut tmp = [0u8; 21];
+pub(crate) fn put_prefixes(
+    out: &mut BytesMut,
+    nlri: &[Nlri],
+    v4: bool,
+    add_path: bool,
+    skip_other: bool,
+) -> Result<(), IpNet> {
+    let per = if v4 { 5 } else { 17 } + if add_path { 4 } else { 0 };
+    let start = out.len();
+    out.resize(start + nlri.len() * per, 0);
+    let dst = &mut out[start..];
     let mut k = 0;
-    if add_path {
-        tmp[..4].copy_from_slice(&n.path_id.unwrap_or(0).to_be_bytes());
-        k = 4;
-    }
-    match n.prefix {
-        IpNet::V4(p) => {
-            let len = p.prefix_len();
-            tmp[k] = len;
-            tmp[k + 1..k + 5].copy_from_slice(&p.addr().octets());
-            k += 1 + (len as usize).div_ceil(8);
+    for n in nlri {
+        match n.prefix {
+            IpNet::V4(p) if v4 => {
+                if add_path {
+                    dst[k..k + 4].copy_from_slice(&n.path_id.unwrap_or(0).to_be_bytes());
+                    k += 4;
+                }
+                let len = p.prefix_len();
+                let d = &mut dst[k..k + 5];
+                d[0] = len;
+                d[1..5].copy_from_slice(&p.addr().octets());
+                k += 1 + (len as usize).div_ceil(8);
+            }
+            IpNet::V6(p) if !v4 => {
+                if add_path {
+                    dst[k..k + 4].copy_from_slice(&n.path_id.unwrap_or(0).to_be_bytes());
+                    k += 4;
+                }
+                let len = p.prefix_len();
+                let d = &mut dst[k..k + 17];
+                d[0] = len;
+                d[1..17].copy_from_slice(&p.addr().octets());
+                k += 1 + (len as usize).div_ceil(8);
+            }
+            other if !skip_other => {
+                out.truncate(start);
+                return Err(other);
+            }
+            _ => {}
         }
-        IpNet::V6(p) => {
-            let len = p.prefix_len();
-            tmp[k] = len;
-            tmp[k + 1..k + 17].copy_from_slice(&p.addr().octets());
-            k += 1 + (len as usize).div_ceil(8);
-        }
     }
-    out.extend_from_slice(&tmp[..k]);
+    out.truncate(start + k);
+    Ok(())
 }

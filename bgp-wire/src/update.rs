@@ -14,7 +14,7 @@ use crate::error::{
 };
 use crate::open::AS_TRANS;
 use crate::types::{
-    Afi, DecodeContext, EncodeContext, Family, Nlri, Safi, decode_prefixes, put_nlri,
+    Afi, DecodeContext, EncodeContext, Family, Nlri, Safi, decode_prefixes, put_prefixes,
 };
 
 /// An UPDATE message.
@@ -188,10 +188,7 @@ impl Update {
         );
         let wpos = out.len();
         out.put_u16(0);
-        for n in &self.withdrawn {
-            check_v4(n)?;
-            put_nlri(out, n, ap4);
-        }
+        put_prefixes(out, &self.withdrawn, true, ap4, false).map_err(EncodeError::WrongFamily)?;
         let wlen = out.len() - wpos - 2;
         patch_u16(out, wpos, wlen, "withdrawn routes")?;
         let apos = out.len();
@@ -201,10 +198,7 @@ impl Update {
         }
         let alen = out.len() - apos - 2;
         patch_u16(out, apos, alen, "path attributes")?;
-        for n in &self.nlri {
-            check_v4(n)?;
-            put_nlri(out, n, ap4);
-        }
+        put_prefixes(out, &self.nlri, true, ap4, false).map_err(EncodeError::WrongFamily)?;
         Ok(())
     }
 
@@ -233,7 +227,10 @@ impl Update {
             });
         }
         let ap4 = ctx.has_add_path(Family::IPV4_UNICAST);
-        let mut u = Update::default();
+        let mut u = Update {
+            attributes: Vec::with_capacity(if alen == 0 { 0 } else { 8 }),
+            ..Default::default()
+        };
         // RFC 7606 §5.3: an unparsable withdrawn routes field → session reset.
         decode_prefixes(Afi::IPV4, &b[2..2 + wlen], ap4, &mut u.withdrawn).map_err(|_| {
             DecodeError::InvalidNetworkField {
@@ -247,13 +244,6 @@ impl Update {
         check_mandatory(&mut u);
         Ok(u)
     }
-}
-
-fn check_v4(n: &Nlri) -> Result<(), EncodeError> {
-    if n.afi() != Afi::IPV4 {
-        return Err(EncodeError::WrongFamily(n.prefix));
-    }
-    Ok(())
 }
 
 fn patch_u16(
@@ -305,6 +295,29 @@ fn malformed_action(type_code: u8) -> A {
         t::MP_REACH_NLRI | t::MP_UNREACH_NLRI => A::SessionReset,
         // RFC 7606 §7.1-7.5, §7.8-7.10, §7.14; RFC 8092 §6.
         _ => A::TreatAsWithdraw,
+    }
+}
+
+/// One attribute's position in the UPDATE body.
+struct Raw<'a> {
+    body: &'a Bytes,
+    start: usize,
+    vstart: usize,
+    end: usize,
+}
+
+impl Raw<'_> {
+    /// The whole attribute (flags, type, length, value), zero-copy.
+    fn tlv(&self) -> Bytes {
+        self.body.slice(self.start..self.end)
+    }
+    /// The value, zero-copy.
+    fn value_bytes(&self) -> Bytes {
+        self.body.slice(self.vstart..self.end)
+    }
+    /// The value.
+    fn value(&self) -> &[u8] {
+        &self.body[self.vstart..self.end]
     }
 }
 
@@ -365,8 +378,13 @@ fn decode_attributes(
         if hdr + len > rem {
             return push_error(u, overrun(tc));
         }
-        let tlv = body.slice(i..i + hdr + len);
-        let value = body.slice(i + hdr..i + hdr + len);
+        // Slices of the input are made only when kept (unknown attributes) or reported.
+        let raw = Raw {
+            body,
+            start: i,
+            vstart: i + hdr,
+            end: i + hdr + len,
+        };
         i += hdr + len;
         if seen.test_and_set(tc) {
             let action = if tc == t::MP_REACH_NLRI || tc == t::MP_UNREACH_NLRI {
@@ -381,13 +399,13 @@ fn decode_attributes(
                 AttributeError {
                     kind: K::Duplicate,
                     type_code: tc,
-                    attribute: tlv,
+                    attribute: raw.tlv(),
                     action,
                 },
             )?;
             continue;
         }
-        match decode_attribute(flags, tc, value, &tlv, ctx) {
+        match decode_attribute(flags, tc, &raw, ctx) {
             Ok(v) => u.attributes.push(PathAttribute { flags, value: v }),
             Err(e) => push_error(u, e)?,
         }
@@ -406,17 +424,16 @@ fn push_error(u: &mut Update, e: AttributeError) -> Result<(), DecodeError> {
 fn decode_attribute(
     flags: AttrFlags,
     tc: u8,
-    value: Bytes,
-    tlv: &Bytes,
+    raw: &Raw<'_>,
     ctx: &DecodeContext,
 ) -> Result<AttributeValue, AttributeError> {
     let err = |kind: K| AttributeError {
         kind,
         type_code: tc,
-        attribute: tlv.clone(),
+        attribute: raw.tlv(),
         action: malformed_action(tc),
     };
-    let v = &value[..];
+    let v = raw.value();
     match expected_flags(tc) {
         Some(exp) => {
             // RFC 4271 §6.3 / RFC 7606 §3(c): Optional/Transitive bits must match the type.
@@ -431,13 +448,13 @@ fn decode_attribute(
                 return Err(AttributeError {
                     kind: K::UnrecognizedWellKnown,
                     type_code: tc,
-                    attribute: tlv.clone(),
+                    attribute: raw.tlv(),
                     action: A::SessionReset,
                 });
             }
             return Ok(AttributeValue::Unknown {
                 type_code: tc,
-                data: value,
+                data: raw.value_bytes(),
             });
         }
     }
@@ -572,12 +589,12 @@ fn decode_attribute(
             // RFC 6793 §6: malformed AS4_PATH (incl. confederation segments) → discard.
             AttributeValue::As4Path(decode_as_path(v, true, true).ok_or_else(|| err(K::Malformed))?)
         }
-        t::MP_REACH_NLRI => return decode_mp_reach(value, tlv, ctx),
-        t::MP_UNREACH_NLRI => return decode_mp_unreach(value, tlv, ctx),
+        t::MP_REACH_NLRI => return decode_mp_reach(raw, ctx),
+        t::MP_UNREACH_NLRI => return decode_mp_unreach(raw, ctx),
         // expected_flags() covers exactly the codes above.
         _ => AttributeValue::Unknown {
             type_code: tc,
-            data: value,
+            data: raw.value_bytes(),
         },
     })
 }
@@ -624,36 +641,32 @@ fn decode_as_path(v: &[u8], four: bool, as4_path: bool) -> Option<AsPath> {
     Some(AsPath { segments })
 }
 
-fn mp_err(kind: K, tlv: &Bytes, tc: u8) -> AttributeError {
+fn mp_err(kind: K, raw: &Raw<'_>, tc: u8) -> AttributeError {
     // RFC 7606 §7.11: MP_REACH/MP_UNREACH errors → session reset.
     AttributeError {
         kind,
         type_code: tc,
-        attribute: tlv.clone(),
+        attribute: raw.tlv(),
         action: A::SessionReset,
     }
 }
 
-fn decode_mp_reach(
-    value: Bytes,
-    tlv: &Bytes,
-    ctx: &DecodeContext,
-) -> Result<AttributeValue, AttributeError> {
-    let v = &value[..];
+fn decode_mp_reach(raw: &Raw<'_>, ctx: &DecodeContext) -> Result<AttributeValue, AttributeError> {
+    let v = raw.value();
     let tc = t::MP_REACH_NLRI;
     // RFC 4760 §3: AFI (2), SAFI (1), next hop length (1), next hop, reserved (1).
     if v.len() < 5 {
-        return Err(mp_err(K::Length, tlv, tc));
+        return Err(mp_err(K::Length, raw, tc));
     }
     let family = Family::new(Afi(u16::from_be_bytes([v[0], v[1]])), Safi(v[2]));
     let nhlen = v[3] as usize;
     if 4 + nhlen + 1 > v.len() {
-        return Err(mp_err(K::Length, tlv, tc));
+        return Err(mp_err(K::Length, raw, tc));
     }
     if !family.is_ip_prefix() {
         return Ok(AttributeValue::Unknown {
             type_code: tc,
-            data: value,
+            data: raw.value_bytes(),
         });
     }
     let nh = &v[4..4 + nhlen];
@@ -669,7 +682,7 @@ fn decode_mp_reach(
             link_local: Some(v6(&nh[16..32])),
         },
         // RFC 7606 §7.11: next hop length inconsistent → malformed.
-        _ => return Err(mp_err(K::Malformed, tlv, tc)),
+        _ => return Err(mp_err(K::Malformed, raw, tc)),
     };
     let mut nlri = Vec::new();
     decode_prefixes(
@@ -678,7 +691,7 @@ fn decode_mp_reach(
         ctx.has_add_path(family),
         &mut nlri,
     )
-    .map_err(|_| mp_err(K::InvalidNetworkField, tlv, tc))?;
+    .map_err(|_| mp_err(K::InvalidNetworkField, raw, tc))?;
     Ok(AttributeValue::MpReach(MpReach {
         family,
         next_hop,
@@ -686,22 +699,18 @@ fn decode_mp_reach(
     }))
 }
 
-fn decode_mp_unreach(
-    value: Bytes,
-    tlv: &Bytes,
-    ctx: &DecodeContext,
-) -> Result<AttributeValue, AttributeError> {
-    let v = &value[..];
+fn decode_mp_unreach(raw: &Raw<'_>, ctx: &DecodeContext) -> Result<AttributeValue, AttributeError> {
+    let v = raw.value();
     let tc = t::MP_UNREACH_NLRI;
     // RFC 4760 §4: AFI (2), SAFI (1), withdrawn routes.
     if v.len() < 3 {
-        return Err(mp_err(K::Length, tlv, tc));
+        return Err(mp_err(K::Length, raw, tc));
     }
     let family = Family::new(Afi(u16::from_be_bytes([v[0], v[1]])), Safi(v[2]));
     if !family.is_ip_prefix() {
         return Ok(AttributeValue::Unknown {
             type_code: tc,
-            data: value,
+            data: raw.value_bytes(),
         });
     }
     let mut withdrawn = Vec::new();
@@ -711,7 +720,7 @@ fn decode_mp_unreach(
         ctx.has_add_path(family),
         &mut withdrawn,
     )
-    .map_err(|_| mp_err(K::InvalidNetworkField, tlv, tc))?;
+    .map_err(|_| mp_err(K::InvalidNetworkField, raw, tc))?;
     Ok(AttributeValue::MpUnreach(MpUnreach { family, withdrawn }))
 }
 
@@ -804,16 +813,7 @@ fn put_mp_nlri(
         return Err(EncodeError::UnsupportedFamily(family));
     }
     let ap = ctx.has_add_path(family);
-    out.reserve(
-        nlri.len() * (if family.afi == Afi::IPV4 { 5 } else { 17 } + if ap { 4 } else { 0 }),
-    );
-    for n in nlri {
-        if n.afi() != family.afi {
-            return Err(EncodeError::WrongFamily(n.prefix));
-        }
-        put_nlri(out, n, ap);
-    }
-    Ok(())
+    put_prefixes(out, nlri, family.afi == Afi::IPV4, ap, false).map_err(EncodeError::WrongFamily)
 }
 
 /// Writes the MP_REACH value up to (not including) the NLRI.

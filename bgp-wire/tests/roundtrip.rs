@@ -612,3 +612,46 @@ fn two_octet_context_uses_as_trans() {
     );
     assert_eq!(back.aggregator().unwrap().asn, 23456);
 }
+
+#[test]
+fn negotiation_from_two_opens() {
+    use bgp_wire::Negotiated;
+    let ap = |f, m| AddPathFamily { family: f, mode: m };
+    let local = Open::new(
+        64500,
+        90,
+        Ipv4Addr::new(192, 0, 2, 1),
+        vec![
+            Capability::FourOctetAs(64500),
+            Capability::ExtendedMessage,
+            Capability::AddPath(vec![
+                ap(Family::IPV4_UNICAST, AddPathMode::BOTH),
+                ap(Family::IPV6_UNICAST, AddPathMode::SEND),
+            ]),
+        ],
+    );
+    let remote = Open::new(
+        64501,
+        90,
+        Ipv4Addr::new(192, 0, 2, 2),
+        vec![
+            Capability::FourOctetAs(64501),
+            Capability::AddPath(vec![
+                ap(Family::IPV4_UNICAST, AddPathMode::SEND),
+                ap(Family::IPV6_UNICAST, AddPathMode::RECEIVE),
+            ]),
+        ],
+    );
+    let n = Negotiated::from_opens(&local, &remote);
+    assert!(n.decode.four_octet_as && n.encode.four_octet_as);
+    assert!(
+        !n.decode.extended_message,
+        "only one side announced extended messages"
+    );
+    assert_eq!(n.decode.add_path, vec![Family::IPV4_UNICAST]);
+    assert_eq!(n.encode.add_path, vec![Family::IPV6_UNICAST]);
+    let old = Open::new(64502, 90, Ipv4Addr::new(192, 0, 2, 3), vec![]);
+    let n = Negotiated::from_opens(&local, &old);
+    assert!(!n.decode.four_octet_as);
+    assert!(n.decode.add_path.is_empty() && n.encode.add_path.is_empty());
+}
