@@ -23,7 +23,32 @@
 //!   e.g. while BFD is down).
 //! * **Up to two connections** (one outbound, one inbound) while a connection
 //!   collision is resolved (RFC 4271 §6.8); [`State`] is the most advanced of
-//!   them.
+//!   them. The connection initiated by the higher BGP identifier is kept, the
+//!   other gets NOTIFICATION Cease/7. An inbound connection while Established
+//!   is refused with Cease/7, one while Idle with Cease/5.
+//! * **Every NOTIFICATION comes from one mapping.** Errors found in the peer's
+//!   messages are `bgp_wire::DecodeError`s and are sent as
+//!   `DecodeError::notification()` says; the session adds the checks that need
+//!   the configuration (peer AS, identifier, role, families: RFC 4271 §6.2,
+//!   RFC 6286, RFC 9234, RFC 5492) and the FSM errors of RFC 6608. RFC 7606
+//!   treat-as-withdraw and attribute discard do not reset the session: the
+//!   UPDATE is delivered as withdrawals, or without the attribute.
+//!
+//! # Timers
+//!
+//! | timer | started | value |
+//! |---|---|---|
+//! | connect timeout | [`Action::Connect`] | [`SessionConfig::connect_timeout`] (30 s) |
+//! | connect retry | outbound connect failed | backoff: 1 s, 2 s, 4 s … 120 s |
+//! | automatic restart | session went down after TCP was up | same backoff |
+//! | hold | OPEN sent: 240 s ([`OPEN_SENT_HOLD_TIME`]); then negotiated hold, restarted by every KEEPALIVE/UPDATE received | min(ours, peer's); 0 = none |
+//! | keepalive | OPEN received; restarted by every KEEPALIVE/UPDATE sent | min(configured, hold/3) |
+//!
+//! # Testing support
+//!
+//! [`pair`] (two sessions on virtual time) and [`check`] (an invariant checker
+//! for arbitrary event sequences, used by the proptest and the fuzz target) are
+//! public so that the runtime's tests can use them too.
 //!
 //! # Runtime loop
 //!

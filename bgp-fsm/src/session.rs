@@ -252,12 +252,14 @@ impl Session {
 
     /// ManualStart (RFC 4271 §8.1.2 event 1), or ManualStart with
     /// PassiveTcpEstablishment (event 4) when the configuration is passive.
-    /// A no-op when already started.
+    /// The backoff delay goes back to its initial value. A no-op when already
+    /// started.
     pub fn handle_start(&mut self, now: Instant) {
         if self.started {
             return;
         }
         self.started = true;
+        self.backoff_next = self.cfg.connect_retry.initial;
         self.restart_at = None;
         self.retry_at = None;
         if self.hold_down || !self.conns.is_empty() {

@@ -68,7 +68,7 @@ fn config() -> impl Strategy<Value = SessionConfig> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
 
     #[test]
     fn random_event_sequences_keep_the_invariants(

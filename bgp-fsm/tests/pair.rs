@@ -713,3 +713,23 @@ fn peer_closing_connection_sends_session_to_idle_and_back() {
     assert_eq!(p.a.state(), State::Established);
     assert_eq!(p.b.state(), State::Established);
 }
+
+#[test]
+fn manual_start_resets_backoff() {
+    let (a, b) = configs();
+    let mut p = Pair::new(a, b, Instant::now());
+    p.b_listening = false;
+    let t0 = p.now;
+    p.a.handle_start(t0);
+    p.run_for(secs(100)); // delays have grown to 64 s
+    let t1 = p.now;
+    p.a.handle_stop(t1, None);
+    p.a.handle_start(t1);
+    p.run_for(secs(4));
+    let connects: Vec<Duration> = p
+        .actions_of(Side::A)
+        .filter(|(t, a)| *t >= t1 && matches!(a, Action::Connect { .. }))
+        .map(|(t, _)| t - t1)
+        .collect();
+    assert_eq!(connects, [0, 1, 3].map(secs));
+}
