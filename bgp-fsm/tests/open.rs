@@ -409,3 +409,53 @@ fn attribute_discard_delivers_update_without_the_attribute() {
     assert_eq!(s.s.counters().attributes_discarded, 1);
     assert_eq!(s.s.state(), State::Established);
 }
+
+#[test]
+fn extended_next_hop_and_add_path_negotiated_per_family() {
+    use bgp_wire::{AddPathFamily, AddPathMode, Afi, ExtendedNextHopEntry};
+    let enh = ExtendedNextHopEntry {
+        afi: Afi::IPV4,
+        safi: 1,
+        next_hop_afi: Afi::IPV6,
+    };
+    let mut cfg = a_cfg();
+    cfg.families = vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST];
+    cfg.extra_capabilities = vec![Capability::ExtendedNextHop(vec![enh])];
+    cfg.add_path = vec![
+        AddPathFamily {
+            family: Family::IPV4_UNICAST,
+            mode: AddPathMode::SEND,
+        },
+        AddPathFamily {
+            family: Family::IPV6_UNICAST,
+            mode: AddPathMode::BOTH,
+        },
+    ];
+    let mut o = peer_open();
+    o.params.push(OptionalParameter::Capabilities(vec![
+        Capability::Multiprotocol(Family::IPV6_UNICAST),
+        Capability::ExtendedNextHop(vec![enh]),
+        Capability::AddPath(vec![
+            AddPathFamily {
+                family: Family::IPV4_UNICAST,
+                mode: AddPathMode::BOTH,
+            },
+            AddPathFamily {
+                family: Family::IPV6_UNICAST,
+                mode: AddPathMode::RECEIVE,
+            },
+        ]),
+    ]));
+    let mut s = Solo::new(cfg);
+    s.connect();
+    s.feed(&encode(o));
+    let n = s.s.negotiated().unwrap();
+    assert_eq!(n.extended_next_hop, vec![enh]);
+    assert_eq!(
+        n.add_path_send,
+        vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST]
+    );
+    assert!(n.add_path_receive.is_empty());
+    assert_eq!(n.encode_ctx().add_path, n.add_path_send);
+    assert!(n.decode_ctx().add_path.is_empty());
+}
