@@ -3,9 +3,8 @@
 use std::net::Ipv4Addr;
 
 use bgp_wire::{
-    AS_TRANS, BytesMut, Capability, DecodeContext, DecodeError, EncodeContext,
-    ExtendedNextHopEntry, Family, GracefulRestart, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Open,
-    Role,
+    AS_TRANS, BytesMut, Capability, DecodeContext, DecodeError, EncodeContext, Family,
+    GracefulRestart, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Open, Role,
 };
 
 use crate::config::SessionConfig;
@@ -36,9 +35,6 @@ pub struct Negotiated {
     pub enhanced_route_refresh: bool,
     /// The peer's RFC 9234 role, if it sent one.
     pub peer_role: Option<Role>,
-    /// RFC 8950: extended next hop entries both sides announced (ours come
-    /// from [`SessionConfig::extra_capabilities`]).
-    pub extended_next_hop: Vec<ExtendedNextHopEntry>,
     /// Hold time the peer proposed, seconds.
     pub peer_hold_time: u16,
     /// Negotiated hold time: min(ours, peer's), seconds; 0 = no hold timer.
@@ -220,24 +216,6 @@ pub(crate) fn negotiate(
             }
         }
     }
-    // RFC 8950 §3: an entry is usable when both sides announced it.
-    let ours: Vec<&ExtendedNextHopEntry> = cfg
-        .extra_capabilities
-        .iter()
-        .flat_map(|c| match c {
-            Capability::ExtendedNextHop(e) => e.as_slice(),
-            _ => &[],
-        })
-        .collect();
-    let extended_next_hop = peer
-        .capabilities()
-        .flat_map(|c| match c {
-            Capability::ExtendedNextHop(e) => e.as_slice(),
-            _ => &[],
-        })
-        .filter(|e| ours.contains(e))
-        .copied()
-        .collect();
     let graceful_restart = peer.capabilities().find_map(|c| match c {
         Capability::GracefulRestart(g) => Some(g.clone()),
         _ => None,
@@ -267,7 +245,6 @@ pub(crate) fn negotiate(
         route_refresh: has(cap_code::ROUTE_REFRESH) || has(cap_code::ENHANCED_ROUTE_REFRESH),
         enhanced_route_refresh: has(cap_code::ENHANCED_ROUTE_REFRESH),
         peer_role,
-        extended_next_hop,
         peer_hold_time: peer.hold_time,
         hold_time,
         keepalive_interval,

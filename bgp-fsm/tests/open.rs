@@ -411,7 +411,7 @@ fn attribute_discard_delivers_update_without_the_attribute() {
 }
 
 #[test]
-fn extended_next_hop_and_add_path_negotiated_per_family() {
+fn extra_capabilities_sent_and_add_path_negotiated_per_direction() {
     use bgp_wire::{AddPathFamily, AddPathMode, Afi, ExtendedNextHopEntry};
     let enh = ExtendedNextHopEntry {
         afi: Afi::IPV4,
@@ -450,7 +450,15 @@ fn extended_next_hop_and_add_path_negotiated_per_family() {
     s.connect();
     s.feed(&encode(o));
     let n = s.s.negotiated().unwrap();
-    assert_eq!(n.extended_next_hop, vec![enh]);
+    // RFC 8950: both OPENs carry the entry; the rib reads them from there.
+    assert!(
+        n.peer_open
+            .has_capability(bgp_wire::cap_code::EXTENDED_NEXT_HOP)
+    );
+    assert!(
+        n.local_open
+            .has_capability(bgp_wire::cap_code::EXTENDED_NEXT_HOP)
+    );
     assert_eq!(
         n.add_path_send,
         vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST]
