@@ -98,14 +98,15 @@ impl Message {
             return Err(DecodeError::BadMessageLength { length: len as u16 });
         }
         check_type_length(msg_type, &frame)?;
-        let body = frame.slice(HEADER_LEN..);
         Ok(match msg_type {
-            message_type::OPEN => Message::Open(Open::decode_body(body)?),
-            message_type::UPDATE => Message::Update(Update::decode_body(body, ctx)?),
-            message_type::NOTIFICATION => Message::Notification(Notification::decode_body(body)),
+            message_type::OPEN => Message::Open(Open::decode_body(frame.slice(HEADER_LEN..))?),
+            message_type::UPDATE => Message::Update(Update::decode_body(&frame, HEADER_LEN, ctx)?),
+            message_type::NOTIFICATION => {
+                Message::Notification(Notification::decode_body(frame.slice(HEADER_LEN..)))
+            }
             message_type::KEEPALIVE => Message::Keepalive,
             _ => {
-                let b = &body[..];
+                let b = &frame[HEADER_LEN..];
                 Message::RouteRefresh(RouteRefresh {
                     family: Family::new(Afi(u16::from_be_bytes([b[0], b[1]])), Safi(b[3])),
                     subtype: b[2],

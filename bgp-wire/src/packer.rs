@@ -140,7 +140,7 @@ impl UpdatePacker {
                 max: self.max_len,
             });
         }
-        buf.reserve(estimate(prefixes.len(), ap, 4, fixed, room));
+        buf.reserve(estimate(prefixes.len(), ap, 5, fixed, room));
         let mut rest = prefixes;
         loop {
             // Greedy: as many prefixes as fit in `room`, then one batch copy.
@@ -209,7 +209,7 @@ impl UpdatePacker {
         buf.reserve(estimate(
             prefixes.len(),
             ap,
-            if v4 { 4 } else { 8 },
+            if v4 { 5 } else { 17 },
             fixed,
             room,
         ));
@@ -249,10 +249,11 @@ fn count_families(prefixes: &[Nlri]) -> (usize, usize) {
     (n4, prefixes.len() - n4)
 }
 
-/// Rough size of the output, so the buffer grows once.
-fn estimate(n: usize, ap: bool, avg: usize, fixed: usize, room: usize) -> usize {
-    let bytes = n * (avg + if ap { 4 } else { 0 });
-    bytes + (bytes / room.max(1) + 1) * fixed
+/// An upper bound of the output (every prefix at its largest size, which is also
+/// what each batch write needs as scratch), so the buffer is allocated once.
+fn estimate(n: usize, ap: bool, max_one: usize, fixed: usize, room: usize) -> usize {
+    let bytes = n * (max_one + if ap { 4 } else { 0 });
+    bytes + (bytes / room.max(1) + 2) * (fixed + max_one + 4)
 }
 
 /// How many of `prefixes` (counting those of the other family, which are

@@ -203,8 +203,14 @@ impl Update {
     }
 
     /// Decodes the body (everything after the header).
-    pub(crate) fn decode_body(body: Bytes, ctx: &DecodeContext) -> Result<Update, DecodeError> {
-        let b = &body[..];
+    /// Decodes the body, which starts at `base` in `frame` (no `Bytes` clone unless
+    /// an unknown attribute or an error keeps a slice).
+    pub(crate) fn decode_body(
+        frame: &Bytes,
+        base: usize,
+        ctx: &DecodeContext,
+    ) -> Result<Update, DecodeError> {
+        let b = frame.get(base..).unwrap_or_default();
         // RFC 4271 §4.3: two 2-octet length fields at least.
         if b.len() < 4 {
             return Err(DecodeError::MalformedAttributeList {
@@ -237,11 +243,19 @@ impl Update {
                 reason: "withdrawn routes",
             }
         })?;
-        decode_attributes(&body, astart, astart + alen, ctx, &mut u)?;
+        let mut seen = Seen([0; 4]);
+        decode_attributes(
+            frame,
+            base + astart,
+            base + astart + alen,
+            ctx,
+            &mut u,
+            &mut seen,
+        )?;
         // RFC 4271 §6.3 / RFC 7606 §5.3: syntactically incorrect NLRI → Invalid Network Field, session reset.
         decode_prefixes(Afi::IPV4, &b[astart + alen..], ap4, &mut u.nlri)
             .map_err(|_| DecodeError::InvalidNetworkField { reason: "NLRI" })?;
-        check_mandatory(&mut u);
+        check_mandatory(&mut u, &seen);
         Ok(u)
     }
 }
@@ -259,7 +273,7 @@ fn patch_u16(
 
 /// RFC 7606 §3(d): missing well-known mandatory attributes → treat-as-withdraw,
 /// checked only when the UPDATE carries reachable NLRI.
-fn check_mandatory(u: &mut Update) {
+fn check_mandatory(u: &mut Update, seen: &Seen) {
     let has_mp_nlri = u.mp_reach().is_some_and(|m| !m.nlri.is_empty());
     if u.nlri.is_empty() && !has_mp_nlri {
         return;
@@ -271,8 +285,7 @@ fn check_mandatory(u: &mut Update) {
         &[t::ORIGIN, t::AS_PATH, t::NEXT_HOP]
     };
     for &code in need {
-        let present = u.attributes.iter().any(|a| a.type_code() == code)
-            || u.errors.iter().any(|e| e.type_code == code);
+        let present = seen.has(code) || u.errors.iter().any(|e| e.type_code == code);
         if !present {
             u.errors.push(AttributeError {
                 kind: K::MissingWellKnown,
@@ -324,6 +337,9 @@ impl Raw<'_> {
 struct Seen([u64; 4]);
 impl Seen {
     /// Marks `c`; returns true if it was already set.
+    fn has(&self, c: u8) -> bool {
+        self.0[(c >> 6) as usize] & (1u64 << (c & 63)) != 0
+    }
     fn test_and_set(&mut self, c: u8) -> bool {
         let (w, bit) = ((c >> 6) as usize, 1u64 << (c & 63));
         let was = self.0[w] & bit != 0;
@@ -338,9 +354,9 @@ fn decode_attributes(
     end: usize,
     ctx: &DecodeContext,
     u: &mut Update,
+    seen: &mut Seen,
 ) -> Result<(), DecodeError> {
     let b = &body[..];
-    let mut seen = Seen([0; 4]);
     let mut i = start;
     while i < end {
         let rem = end - i;
