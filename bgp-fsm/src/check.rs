@@ -58,6 +58,8 @@ pub enum Event {
     Start,
     /// `handle_stop` (with a message when true).
     Stop(bool),
+    /// `handle_reset` (with a message when true).
+    Reset(bool),
     /// `handle_connected(Outbound)` for the n-th pending connect (modulo).
     ConnectedOut(u8),
     /// `handle_connect_failed` for the n-th pending connect (modulo).
@@ -199,6 +201,9 @@ impl Checker {
             Event::Stop(with) => self
                 .session
                 .handle_stop(now, with.then(|| "checker stop".to_string())),
+            Event::Reset(with) => self
+                .session
+                .handle_reset(now, with.then(|| "checker reset".to_string())),
             Event::ConnectedOut(n) => {
                 if !self.pending_connects.is_empty() {
                     let c = self

@@ -302,6 +302,41 @@ impl Session {
         self.set_state(reason);
     }
 
+    /// Administrative reset ("clear bgp"): every connection past the OPEN gets
+    /// NOTIFICATION Cease/4 Administrative Reset with `message` as RFC 9003
+    /// shutdown communication and is closed; the session goes to Idle and, if
+    /// it is started, starts again after the initial backoff delay (the
+    /// backoff is reset). Use it after a configuration change that needs a new
+    /// OPEN exchange (build a new [`Session`] for a new configuration).
+    pub fn handle_reset(&mut self, now: Instant, message: Option<String>) {
+        // RFC 4486 §4 / RFC 9003 §2: Administrative Reset, with the shutdown communication.
+        let n = match &message {
+            Some(m) => Notification::cease_with_message(cease_subcode::ADMINISTRATIVE_RESET, m),
+            None => Notification::new(
+                code::CEASE,
+                cease_subcode::ADMINISTRATIVE_RESET,
+                Bytes::new(),
+            ),
+        };
+        let reason = Reason::AdminReset(message);
+        let ids: Vec<ConnId> = self.conns.iter().map(|c| c.id).collect();
+        for id in ids {
+            if let Some(i) = self.idx(id) {
+                if self.conns[i].phase >= Phase::OpenSent {
+                    self.send_notification(i, &n);
+                }
+                self.drop_conn(now, i);
+            }
+        }
+        self.retry_at = None;
+        self.backoff_next = self.cfg.connect_retry.initial;
+        if self.started {
+            self.restart_at = Some(now + self.next_delay());
+        }
+        self.counters.last_error = Some(reason.clone());
+        self.set_state(reason);
+    }
+
     /// A TCP connection is up: an outbound one we asked for with
     /// [`Action::Connect`], or an inbound one accepted from the peer (with an id
     /// from [`Session::new_conn_id`]). Our OPEN is sent on it, or it is refused

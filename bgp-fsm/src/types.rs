@@ -102,6 +102,9 @@ pub enum Reason {
     /// [`Session::handle_stop`](crate::Session::handle_stop): Cease/2 was sent
     /// when the OPEN exchange had started, with this RFC 9003 message.
     AdminStop(Option<String>),
+    /// [`Session::handle_reset`](crate::Session::handle_reset): Cease/4 was
+    /// sent with this RFC 9003 message; the session starts again shortly.
+    AdminReset(Option<String>),
 }
 
 impl fmt::Display for Reason {
@@ -126,6 +129,8 @@ impl fmt::Display for Reason {
             Reason::BfdDown => f.write_str("BFD down"),
             Reason::AdminStop(Some(m)) => write!(f, "administrative stop: {m:?}"),
             Reason::AdminStop(None) => f.write_str("administrative stop"),
+            Reason::AdminReset(Some(m)) => write!(f, "administrative reset: {m:?}"),
+            Reason::AdminReset(None) => f.write_str("administrative reset"),
         }
     }
 }

@@ -32,6 +32,7 @@ fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
         2 => Just(Event::Start),
         1 => any::<bool>().prop_map(Event::Stop),
+        1 => any::<bool>().prop_map(Event::Reset),
         3 => any::<u8>().prop_map(Event::ConnectedOut),
         1 => any::<u8>().prop_map(Event::ConnectFailed),
         2 => Just(Event::ConnectedIn),

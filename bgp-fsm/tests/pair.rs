@@ -733,3 +733,42 @@ fn manual_start_resets_backoff() {
         .collect();
     assert_eq!(connects, [0, 1, 3].map(secs));
 }
+
+#[test]
+fn admin_reset_sends_cease_4_and_comes_back() {
+    let mut p = established_pair(false, true);
+    let t = p.now;
+    p.a.handle_reset(t, Some("families changed".into()));
+    p.drive();
+    let n = notifications(&p, Side::A);
+    assert_eq!(n.len(), 1);
+    assert_eq!(
+        n[0].2,
+        Notification::cease_with_message(cease_subcode::ADMINISTRATIVE_RESET, "families changed")
+    );
+    assert_eq!(p.a.state(), State::Idle);
+    assert_eq!(
+        p.a.counters().last_error,
+        Some(Reason::AdminReset(Some("families changed".into())))
+    );
+    // B saw it with the message.
+    let got = p.actions_of(Side::B).find_map(|(_, a)| match a {
+        Action::StateChanged {
+            to: State::Idle,
+            reason: Reason::NotificationReceived(n),
+            ..
+        } => n.shutdown_message(),
+        _ => None,
+    });
+    assert_eq!(got.as_deref(), Some("families changed"));
+    // A reconnects after the initial delay (1 s) — B is passive and back in Active by then.
+    p.run_for(secs(2));
+    assert_eq!(p.a.state(), State::Established);
+    let reconnect = p
+        .actions_of(Side::A)
+        .filter(|(_, a)| matches!(a, Action::Connect { .. }))
+        .map(|(t, _)| t)
+        .nth(1)
+        .unwrap();
+    assert_eq!(reconnect, t + secs(1));
+}

@@ -1,5 +1,5 @@
 //! Drive one BGP session (bgp-fsm) with an arbitrary sequence of events: the
-//! runtime's calls (start, stop, connected, failed, closed, timers, BFD down,
+//! runtime's calls (start, stop, reset, connected, failed, closed, timers, BFD down,
 //! hold down, send) and a peer's bytes (arbitrary, or valid messages cut at an
 //! arbitrary point). `bgp_fsm::check::Checker` asserts RFC 4271's invariants
 //! after every event (no UPDATE before Established, NOTIFICATION before close
@@ -31,6 +31,7 @@ enum FPayload {
 enum FEvent {
     Start,
     Stop(bool),
+    Reset(bool),
     ConnectedOut(u8),
     ConnectFailed(u8),
     ConnectedIn,
@@ -69,6 +70,7 @@ fn event(e: FEvent) -> Event {
     match e {
         FEvent::Start => Event::Start,
         FEvent::Stop(b) => Event::Stop(b),
+        FEvent::Reset(b) => Event::Reset(b),
         FEvent::ConnectedOut(n) => Event::ConnectedOut(n),
         FEvent::ConnectFailed(n) => Event::ConnectFailed(n),
         FEvent::ConnectedIn => Event::ConnectedIn,
