@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod bird;
+pub mod demo;
 pub mod exabgp;
 pub mod frr;
 pub mod gobgp;
