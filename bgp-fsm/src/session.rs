@@ -519,8 +519,9 @@ impl Session {
         self.conn_gone(now, Down::Session, Reason::BfdDown);
     }
 
-    /// Holds the session down (`true`): no connection is started or accepted,
-    /// the automatic restart waits; connections already up are kept (use
+    /// Holds the session down (`true`): no connection is started or accepted
+    /// (a pending connect is abandoned), the automatic restart waits;
+    /// connections already up are kept (use
     /// [`Session::handle_bfd_down`] to tear them down). Releasing it (`false`)
     /// starts the session at once if it was waiting only for that
     /// (RFC 5882 §3.2: do not re-establish while BFD is down).
@@ -530,6 +531,11 @@ impl Session {
         }
         self.hold_down = hold_down;
         if hold_down {
+            // RFC 5882 §3.2: no new session while BFD is down: pending connects are abandoned.
+            while let Some(i) = self.conns.iter().position(|c| c.phase == Phase::Connecting) {
+                self.drop_conn(now, i);
+            }
+            self.retry_at = None;
             self.set_state(Reason::BfdDown);
         } else if self.started
             && self.conns.is_empty()

@@ -772,3 +772,38 @@ fn admin_reset_sends_cease_4_and_comes_back() {
         .unwrap();
     assert_eq!(reconnect, t + secs(1));
 }
+
+#[test]
+fn hold_down_abandons_pending_connect_and_release_reconnects() {
+    let (a, mut b) = configs();
+    b.passive = true;
+    let mut p = Pair::new(a, b, Instant::now());
+    p.connect_hangs = true;
+    let t0 = p.now;
+    p.start_both();
+    assert_eq!(p.a.state(), State::Connect);
+    p.run_for(secs(5));
+    let t1 = p.now;
+    p.a.set_hold_down(t1, true);
+    p.drive();
+    assert_eq!(p.a.state(), State::Idle);
+    let closes = p
+        .actions_of(Side::A)
+        .filter(|(_, a)| matches!(a, Action::Close { .. }))
+        .count();
+    assert_eq!(closes, 1);
+    // Nothing happens while held down: no connect timeout, no retry.
+    assert_eq!(p.a.poll_timeout(), None);
+    p.run_for(secs(600));
+    p.connect_hangs = false;
+    let t2 = p.now;
+    p.a.set_hold_down(t2, false);
+    p.run_for(secs(1));
+    let connects: Vec<Instant> = p
+        .actions_of(Side::A)
+        .filter(|(_, a)| matches!(a, Action::Connect { .. }))
+        .map(|(t, _)| t)
+        .collect();
+    assert_eq!(connects, [t0, t2]);
+    assert_eq!(p.a.state(), State::Established);
+}
