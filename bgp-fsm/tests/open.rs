@@ -467,3 +467,84 @@ fn extra_capabilities_sent_and_add_path_negotiated_per_direction() {
     assert_eq!(n.encode_ctx().add_path, n.add_path_send);
     assert!(n.decode_ctx().add_path.is_empty());
 }
+
+#[test]
+fn update_and_keepalive_restart_the_hold_timer() {
+    let mut s = Solo::new(a_cfg());
+    s.establish();
+    let t_est = s.now;
+    s.advance(secs(80));
+    let acts = s.feed(&encode(update_v4(&["203.0.113.0/24"])));
+    assert!(matches!(&acts[..], [Action::Update(_)]), "{acts:?}");
+    let t_update = s.now;
+    s.advance(secs(80));
+    assert_eq!(s.s.state(), State::Established);
+    s.feed(&encode(Message::Keepalive));
+    let t_ka = s.now;
+    assert!(t_ka > t_est + secs(90));
+    s.advance(secs(89));
+    assert_eq!(s.s.state(), State::Established);
+    let acts = s.advance(secs(1));
+    assert_eq!(s.now, t_ka + secs(90));
+    assert!(t_update < t_ka);
+    assert_notified(
+        &acts
+            .into_iter()
+            .filter(|a| !is_keepalive(a))
+            .collect::<Vec<_>>(),
+        4,
+        0,
+        &[],
+    );
+}
+
+fn is_keepalive(a: &Action) -> bool {
+    matches!(a, Action::Send { bytes, .. } if decode_all(bytes) == vec![Message::Keepalive])
+}
+
+#[test]
+fn route_refresh_subtypes_and_unknown_family() {
+    let mut s = Solo::new(a_cfg());
+    s.establish();
+    let rr = |f, subtype| {
+        encode(Message::RouteRefresh(bgp_wire::RouteRefresh {
+            family: f,
+            subtype,
+        }))
+    };
+    let acts = s.feed(&rr(Family::IPV4_UNICAST, 1));
+    assert_eq!(
+        acts,
+        vec![Action::RouteRefresh {
+            family: Family::IPV4_UNICAST,
+            subtype: 1
+        }]
+    );
+    // RFC 2918 §4: a family not negotiated is ignored; RFC 7313 §5: unknown subtypes too.
+    assert!(s.feed(&rr(Family::IPV6_UNICAST, 0)).is_empty());
+    assert!(s.feed(&rr(Family::IPV4_UNICAST, 7)).is_empty());
+    assert_eq!(s.s.state(), State::Established);
+    assert_eq!(s.s.counters().route_refreshes_in, 3);
+}
+
+#[test]
+fn counters_count_messages_per_type() {
+    let mut s = Solo::new(a_cfg());
+    s.establish();
+    s.feed(&encode(update_v4(&["203.0.113.0/24"])));
+    s.feed(&encode(Message::Keepalive));
+    s.advance(secs(30)); // one keepalive out
+    let c = s.s.counters().clone();
+    assert_eq!((c.opens_out, c.opens_in), (1, 1));
+    assert_eq!((c.keepalives_out, c.keepalives_in), (2, 2));
+    assert_eq!((c.updates_out, c.updates_in), (0, 1));
+    assert_eq!((c.notifications_out, c.notifications_in), (0, 0));
+    assert_eq!((c.established_transitions, c.established_drops), (1, 0));
+    assert_eq!(c.connect_attempts, 1);
+    s.s.handle_stop(s.now, None);
+    s.drain();
+    let c = s.s.counters();
+    assert_eq!((c.notifications_out, c.established_drops), (1, 1));
+    assert_eq!(c.established_at, None);
+    assert_eq!(c.last_error, Some(Reason::AdminStop(None)));
+}
