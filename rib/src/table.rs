@@ -45,21 +45,25 @@ fn mix(x: u64, k: u64) -> u64 {
 }
 
 impl K4 {
+    #[inline]
     pub(crate) fn new(p: Ipv4Net) -> K4 {
-        let p = p.trunc();
+        let len = p.prefix_len();
+        let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
         K4 {
-            addr: u32::from(p.addr()),
-            len: p.prefix_len(),
+            addr: u32::from(p.addr()) & mask,
+            len,
         }
     }
 }
 
 impl K6 {
+    #[inline]
     pub(crate) fn new(p: Ipv6Net) -> K6 {
-        let p = p.trunc();
+        let len = p.prefix_len();
+        let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
         K6 {
-            addr: p.addr().octets(),
-            len: p.prefix_len(),
+            addr: (u128::from(p.addr()) & mask).to_be_bytes(),
+            len,
         }
     }
 }
@@ -157,8 +161,15 @@ impl<K: Key> Table<K> {
     pub(crate) fn get_or_insert(&mut self, k: K) -> (u32, bool) {
         let h = k.hash();
         let keys = &self.keys;
-        if let Some(&s) = self.index.find(h, |&s| keys[s as usize] == k) {
-            return (s, false);
+        let next = self.free.last().copied().unwrap_or(keys.len() as u32);
+        let entry = self
+            .index
+            .entry(h, |&s| keys[s as usize] == k, |&s| keys[s as usize].hash());
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(e) => return (*e.get(), false),
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(next);
+            }
         }
         let slot = match self.free.pop() {
             Some(s) => {
@@ -172,9 +183,7 @@ impl<K: Key> Table<K> {
                 (self.keys.len() - 1) as u32
             }
         };
-        let keys = &self.keys;
-        self.index
-            .insert_unique(h, slot, |&s| keys[s as usize].hash());
+        debug_assert_eq!(slot, next);
         (slot, true)
     }
 
