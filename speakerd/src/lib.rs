@@ -4,8 +4,19 @@
 //! This is the only crate of the workspace with sockets, threads and an async runtime.
 //! All `unsafe` (a few socket options and scheduling calls through `libc`) lives in the
 //! private `sys` module.
+//!
+//! * [`config`]: the TOML configuration, validated with file:line:col errors.
+//! * [`Speaker`]: runs every configured peer — one tokio task per BGP session
+//!   ([`bgp::PeerHandle`], [`bgp::PeerStatus`], [`bgp::PeerEvent`]), the listening sockets,
+//!   the BFD coupling (RFC 5882).
+//! * [`clock`]: the one clock, behind a trait.
 #![deny(unsafe_code)]
 
 pub mod bfd;
 pub mod bgp;
+pub mod clock;
+pub mod config;
 mod sys;
+
+pub use bgp::{PeerEvent, PeerEventKind, PeerHandle, PeerStatus, Speaker, SpeakerOptions};
+pub use config::Config;

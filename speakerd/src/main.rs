@@ -1,1 +1,104 @@
-fn main() {}
+//! The `speakerd` daemon: `speakerd --config FILE` runs the speaker;
+//! `speakerd check --config FILE` validates the configuration and exits 0 (valid) or 1.
+//!
+//! Logs go to stderr as text, filtered by `RUST_LOG` (default `info`). On SIGTERM or SIGINT
+//! every session is closed with NOTIFICATION Cease / Administrative Shutdown carrying the
+//! RFC 9003 message "speakerd shutting down", and the process exits 0 once they are sent.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use speakerd::{Config, Speaker};
+use tracing::{error, info};
+
+/// The shutdown communication sent to every peer on SIGTERM/SIGINT (RFC 9003).
+const SHUTDOWN_MESSAGE: &str = "speakerd shutting down";
+
+#[derive(Parser, Debug)]
+#[command(name = "speakerd", version, about = "A BGP and BFD speaker")]
+struct Cli {
+    /// The TOML configuration file.
+    #[arg(long, short, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Validate the configuration and exit: 0 when valid, 1 otherwise.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Some(path) = cli.config else {
+        eprintln!("speakerd: --config FILE is required");
+        return ExitCode::from(2);
+    };
+    let config = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    if matches!(cli.command, Some(Cmd::Check)) {
+        println!(
+            "{}: ok ({} peer{})",
+            path.display(),
+            config.peers.len(),
+            if config.peers.len() == 1 { "" } else { "s" }
+        );
+        return ExitCode::SUCCESS;
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    rt.block_on(run(config))
+}
+
+async fn run(config: Config) -> ExitCode {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(t), Ok(i)) => (t, i),
+        (Err(e), _) | (_, Err(e)) => {
+            error!("cannot install signal handlers: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let speaker = match Speaker::start(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            error!("cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    info!(peers = speaker.handles().len(), "speakerd started");
+    let sig = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    info!("{sig}: shutting down");
+    speaker.shutdown(SHUTDOWN_MESSAGE).await;
+    info!("stopped");
+    ExitCode::SUCCESS
+}

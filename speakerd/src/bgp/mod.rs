@@ -1,1 +1,11 @@
-//! BGP sessions over TCP: the tokio driver around `bgp_fsm::Session`.
+//! BGP sessions over TCP: the tokio driver around `bgp_fsm::Session`, the sockets, and the
+//! [`Speaker`] that runs every configured peer.
+
+mod bfd_link;
+mod driver;
+mod socket;
+mod speaker;
+
+pub use bfd_link::{BfdLink, BfdProvider};
+pub use driver::{HIGH_WATER, PeerEvent, PeerEventKind, PeerHandle, PeerStatus};
+pub use speaker::{Speaker, SpeakerOptions, session_config};

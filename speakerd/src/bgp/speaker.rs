@@ -1,0 +1,269 @@
+//! [`Speaker`]: every configured peer's session driver, the listeners, and the BFD coupling.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bgp_fsm::{Session, SessionConfig};
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use super::bfd_link::{BfdLink, BfdProvider};
+use super::driver::{self, Command, DriverSpec, PeerEvent, PeerHandle, PeerStatus};
+use super::socket;
+use crate::bfd::{BfdRuntime, BfdRuntimeOptions, BfdSessionSpec};
+use crate::clock::{Clock, TokioClock};
+use crate::config::{Config, PeerConfig};
+
+/// How to run a [`Speaker`] beyond its [`Config`].
+#[derive(Default)]
+#[non_exhaustive]
+pub struct SpeakerOptions {
+    /// The clock (default: [`TokioClock`]).
+    pub clock: Option<Arc<dyn Clock>>,
+    /// Where BFD sessions come from (default: a [`BfdRuntime`] started when a peer has
+    /// `bfd = "..."`).
+    pub bfd: Option<Arc<dyn BfdProvider>>,
+    /// The event channel (default: a new one of capacity 1024). Pass your own sender to
+    /// hold a receiver before the first event.
+    pub events: Option<broadcast::Sender<PeerEvent>>,
+}
+
+impl std::fmt::Debug for SpeakerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpeakerOptions")
+            .field("clock", &self.clock)
+            .field("bfd", &self.bfd.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running BGP speaker: one session driver per configured peer, the listening sockets,
+/// and the BFD sessions of peers that have a profile.
+///
+/// ```no_run
+/// # async fn f() -> std::io::Result<()> {
+/// let cfg = speakerd::config::Config::load("speakerd.toml".as_ref()).unwrap();
+/// let speaker = speakerd::Speaker::start(cfg).await?;
+/// for p in speaker.peers() {
+///     println!("{} {}", p.name, p.state);
+/// }
+/// speaker.shutdown("maintenance").await;
+/// # Ok(()) }
+/// ```
+pub struct Speaker {
+    config: Config,
+    handles: Vec<PeerHandle>,
+    drivers: Vec<JoinHandle<()>>,
+    listeners: Vec<JoinHandle<()>>,
+    local_addrs: Vec<SocketAddr>,
+    events: broadcast::Sender<PeerEvent>,
+    bfd_owned: Option<BfdRuntime>,
+}
+
+impl std::fmt::Debug for Speaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Speaker")
+            .field("peers", &self.handles)
+            .field("listening", &self.local_addrs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `bgp_fsm` session configuration of a configured peer.
+pub fn session_config(cfg: &Config, p: &PeerConfig) -> SessionConfig {
+    let mut s = SessionConfig::new(cfg.speaker.asn, cfg.speaker.router_id, p.asn, p.address);
+    s.hold_time = p.hold_time;
+    s.keepalive = p.keepalive;
+    s.passive = p.passive;
+    s.families = p.families.clone();
+    s.connect_retry = p.connect_retry;
+    s.connect_timeout = p.connect_timeout;
+    s
+}
+
+impl Speaker {
+    /// Starts every peer of `config` with the default options. Needs a tokio runtime with
+    /// I/O and time enabled.
+    pub async fn start(config: Config) -> io::Result<Speaker> {
+        Speaker::start_with(config, SpeakerOptions::default()).await
+    }
+
+    /// Starts every peer of `config`: binds the listening sockets (with the peers' TCP-MD5
+    /// keys), creates the BFD sessions, spawns one driver task per peer.
+    pub async fn start_with(config: Config, opts: SpeakerOptions) -> io::Result<Speaker> {
+        let clock = opts.clock.unwrap_or_else(|| Arc::new(TokioClock));
+        let events = opts.events.unwrap_or_else(|| broadcast::channel(1024).0);
+
+        // Listeners first: a port already in use is reported before any session starts.
+        let keys: Vec<(IpAddr, String)> = config
+            .peers
+            .iter()
+            .filter_map(|p| p.password.clone().map(|pw| (p.address, pw)))
+            .collect();
+        let mut bound = Vec::new();
+        for addr in &config.speaker.listen {
+            let l = socket::listen(*addr, &keys)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+            bound.push(l);
+        }
+
+        let mut bfd_owned = None;
+        let provider: Option<Arc<dyn BfdProvider>> = match opts.bfd {
+            Some(p) => Some(p),
+            None if config.peers.iter().any(|p| p.bfd.is_some()) => {
+                let rt = BfdRuntime::start(BfdRuntimeOptions::default())?;
+                bfd_owned = Some(rt);
+                None
+            }
+            None => None,
+        };
+
+        let mut handles = Vec::new();
+        let mut drivers = Vec::new();
+        for p in &config.peers {
+            let bfd = match &p.bfd {
+                Some(name) => {
+                    let profile = config.bfd_profiles.get(name).copied().ok_or_else(|| {
+                        io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            format!("unknown bfd profile {name:?}"),
+                        )
+                    })?;
+                    let spec = BfdSessionSpec {
+                        peer: p.address,
+                        local: p.source,
+                        interface: None,
+                        // RFC 5883: a multihop BGP session gets a multihop BFD session.
+                        multihop: p.ebgp_multihop.is_some_and(|t| t > 1),
+                        profile,
+                    };
+                    let link: BfdLink = match (&provider, &bfd_owned) {
+                        (Some(pr), _) => pr.add_session(spec)?,
+                        (None, Some(rt)) => BfdProvider::add_session(rt, spec)?,
+                        (None, None) => unreachable_bfd()?,
+                    };
+                    Some(link)
+                }
+                None => None,
+            };
+            let (h, j) = driver::spawn(DriverSpec {
+                peer: p.clone(),
+                local_asn: config.speaker.asn,
+                session: Session::new(session_config(&config, p)),
+                clock: clock.clone(),
+                events: events.clone(),
+                bfd,
+            });
+            handles.push(h);
+            drivers.push(j);
+        }
+
+        let by_addr: Arc<HashMap<IpAddr, PeerHandle>> =
+            Arc::new(handles.iter().map(|h| (h.address(), h.clone())).collect());
+        let mut local_addrs = Vec::new();
+        let mut listeners = Vec::new();
+        for l in bound {
+            let a = l.local_addr()?;
+            info!("listening on {a}");
+            local_addrs.push(a);
+            listeners.push(tokio::spawn(accept_loop(l, by_addr.clone())));
+        }
+        Ok(Speaker {
+            config,
+            handles,
+            drivers,
+            listeners,
+            local_addrs,
+            events,
+            bfd_owned,
+        })
+    }
+
+    /// The configuration it runs.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A snapshot of every peer, in configuration order.
+    pub fn peers(&self) -> Vec<PeerStatus> {
+        self.handles.iter().map(PeerHandle::status).collect()
+    }
+
+    /// The handles of every peer, in configuration order.
+    pub fn handles(&self) -> &[PeerHandle] {
+        &self.handles
+    }
+
+    /// The handle of the peer with this name or address.
+    pub fn peer(&self, name_or_address: &str) -> Option<&PeerHandle> {
+        let addr: Option<IpAddr> = name_or_address.parse().ok();
+        self.handles
+            .iter()
+            .find(|h| h.name() == name_or_address || Some(h.address()) == addr)
+    }
+
+    /// A receiver of every peer's events from now on. A receiver that lags more than the
+    /// channel capacity loses the oldest events (`RecvError::Lagged`).
+    pub fn subscribe(&self) -> broadcast::Receiver<PeerEvent> {
+        self.events.subscribe()
+    }
+
+    /// The bound listening addresses (with the real port when the config said port 0).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// Stops accepting, sends every session NOTIFICATION Cease / Administrative Shutdown
+    /// (subcode 2) with `message` as RFC 9003 shutdown communication, waits until those are
+    /// written and the connections closed (bounded by a few seconds per connection), then
+    /// stops BFD.
+    pub async fn shutdown(self, message: &str) {
+        for l in &self.listeners {
+            l.abort();
+        }
+        for h in &self.handles {
+            h.command(Command::Shutdown(Some(message.to_string())));
+        }
+        for d in self.drivers {
+            if let Err(e) = d.await {
+                error!("session driver failed: {e}");
+            }
+        }
+        if let Some(rt) = self.bfd_owned {
+            let _ = tokio::task::spawn_blocking(move || rt.shutdown()).await;
+        }
+    }
+}
+
+fn unreachable_bfd() -> io::Result<BfdLink> {
+    Err(io::Error::other("no BFD runtime"))
+}
+
+async fn accept_loop(l: TcpListener, peers: Arc<HashMap<IpAddr, PeerHandle>>) {
+    loop {
+        match l.accept().await {
+            Ok((stream, remote)) => {
+                let ip = socket::canonical(remote.ip());
+                match peers.get(&ip) {
+                    Some(h) => {
+                        if !h.command(Command::Inbound(stream)) {
+                            warn!(%remote, "connection for a stopped peer: closed");
+                        }
+                    }
+                    // Not a configured peer: close at once.
+                    None => info!(%remote, "connection from an unknown address refused"),
+                }
+            }
+            Err(e) => {
+                // EMFILE and friends: do not spin.
+                warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
