@@ -63,6 +63,10 @@ pub struct SessionConfig {
     /// How long an outbound TCP connect may take before it is abandoned and
     /// counted as a failure (default 30 s).
     pub connect_timeout: Duration,
+    /// RFC 4271 §8.1.1 DelayOpen: after TCP comes up, wait this long for the
+    /// peer's OPEN before sending ours (ours goes out at once when the peer's
+    /// arrives). `None` (default): send the OPEN at once.
+    pub delay_open: Option<Duration>,
     /// RFC 9234 role, sent in the Role capability and checked against the peer's.
     pub role: Option<Role>,
     /// RFC 9234 §4.2 strict mode: the peer must send a Role capability.
@@ -95,6 +99,7 @@ impl SessionConfig {
             families: vec![Family::IPV4_UNICAST],
             connect_retry: Backoff::default(),
             connect_timeout: Duration::from_secs(30),
+            delay_open: None,
             role: None,
             role_strict: false,
             graceful_restart: None,

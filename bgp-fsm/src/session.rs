@@ -21,15 +21,20 @@ pub const OPEN_SENT_HOLD_TIME: Duration = Duration::from_secs(240);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Phase {
     Connecting,
+    /// TCP is up, our OPEN waits for the DelayOpen timer (RFC 4271 §8.1.1).
+    Delayed,
     OpenSent,
     OpenConfirm,
     Established,
 }
 
 impl Phase {
-    fn state(self) -> State {
+    fn state(self, dir: Direction) -> State {
         match self {
             Phase::Connecting => State::Connect,
+            // RFC 4271 §8.2.2: with the DelayOpenTimer running the FSM stays in Connect / Active.
+            Phase::Delayed if dir == Direction::Outbound => State::Connect,
+            Phase::Delayed => State::Active,
             Phase::OpenSent => State::OpenSent,
             Phase::OpenConfirm => State::OpenConfirm,
             Phase::Established => State::Established,
@@ -47,6 +52,7 @@ struct Conn {
     encode_ctx: EncodeContext,
     negotiated: Option<Negotiated>,
     connect_deadline: Option<Instant>,
+    delay_open_deadline: Option<Instant>,
     hold_deadline: Option<Instant>,
     keepalive_deadline: Option<Instant>,
 }
@@ -62,6 +68,7 @@ impl Conn {
             encode_ctx: EncodeContext::default(),
             negotiated: None,
             connect_deadline: None,
+            delay_open_deadline: None,
             hold_deadline: None,
             keepalive_deadline: None,
         }
@@ -70,6 +77,7 @@ impl Conn {
     fn next_deadline(&self) -> Option<Instant> {
         [
             self.connect_deadline,
+            self.delay_open_deadline,
             self.hold_deadline,
             self.keepalive_deadline,
         ]
@@ -355,7 +363,7 @@ impl Session {
                     return;
                 }
                 self.conns[i].connect_deadline = None;
-                self.send_open(now, i);
+                self.tcp_up(now, i);
                 self.set_state(Reason::TcpEstablished(Direction::Outbound));
             }
             Direction::Inbound => {
@@ -387,9 +395,9 @@ impl Session {
                 }
                 self.retry_at = None;
                 self.conns
-                    .push(Conn::new(conn, Direction::Inbound, Phase::OpenSent));
+                    .push(Conn::new(conn, Direction::Inbound, Phase::Connecting));
                 let i = self.conns.len() - 1;
-                self.send_open(now, i);
+                self.tcp_up(now, i);
                 self.set_state(Reason::TcpEstablished(Direction::Inbound));
             }
         }
@@ -460,6 +468,12 @@ impl Session {
             if c.connect_deadline.is_some_and(|d| d <= now) {
                 self.drop_conn(now, i);
                 self.conn_gone(now, Down::Connect, Reason::ConnectTimeout);
+                continue;
+            }
+            if c.delay_open_deadline.is_some_and(|d| d <= now) {
+                // RFC 4271 §8.2.2: DelayOpenTimer expires → send the OPEN.
+                self.send_open(now, i);
+                self.set_state(Reason::DelayOpenExpired);
                 continue;
             }
             if c.hold_deadline.is_some_and(|d| d <= now) {
@@ -611,7 +625,7 @@ impl Session {
 
     /// The state as the connections and timers say it is.
     fn derived_state(&self) -> State {
-        if let Some(s) = self.conns.iter().map(|c| c.phase.state()).max() {
+        if let Some(s) = self.conns.iter().map(|c| c.phase.state(c.dir)).max() {
             return s;
         }
         if !self.started || self.hold_down || self.restart_at.is_some() {
@@ -664,9 +678,22 @@ impl Session {
         self.actions.push_back(Action::Close { conn });
     }
 
+    /// TCP is up on connection `i`: send the OPEN, or wait DelayOpen first.
+    fn tcp_up(&mut self, now: Instant, i: usize) {
+        match self.cfg.delay_open {
+            Some(d) if !d.is_zero() => {
+                let c = &mut self.conns[i];
+                c.phase = Phase::Delayed;
+                c.delay_open_deadline = Some(now + d);
+            }
+            _ => self.send_open(now, i),
+        }
+    }
+
     fn send_open(&mut self, now: Instant, i: usize) {
         let c = &mut self.conns[i];
         c.phase = Phase::OpenSent;
+        c.delay_open_deadline = None;
         // RFC 4271 §8.2.2: in OpenSent the hold timer is set to a large value (4 minutes).
         c.hold_deadline = Some(now + OPEN_SENT_HOLD_TIME);
         self.counters.opens_out += 1;
@@ -742,7 +769,7 @@ impl Session {
             Phase::OpenSent => fsm_subcode::UNEXPECTED_IN_OPENSENT,
             Phase::OpenConfirm => fsm_subcode::UNEXPECTED_IN_OPENCONFIRM,
             Phase::Established => fsm_subcode::UNEXPECTED_IN_ESTABLISHED,
-            Phase::Connecting => fsm_subcode::UNSPECIFIED,
+            Phase::Connecting | Phase::Delayed => fsm_subcode::UNSPECIFIED,
         };
         self.fail(now, i, Notification::new(code::FSM, sub, Bytes::new()));
     }
@@ -762,7 +789,9 @@ impl Session {
                 self.drop_conn(now, i);
                 self.conn_gone(now, Down::Session, Reason::NotificationReceived(n));
             }
-            (Phase::OpenSent, Message::Open(open)) => self.handle_open(now, i, open),
+            (Phase::OpenSent | Phase::Delayed, Message::Open(open)) => {
+                self.handle_open(now, i, open)
+            }
             (Phase::OpenConfirm, Message::Keepalive) => {
                 let c = &mut self.conns[i];
                 c.phase = Phase::Established;
@@ -820,7 +849,7 @@ impl Session {
                     // Our connect is still pending: abandon it, this one goes on.
                     self.drop_conn(now, j);
                 }
-                Phase::OpenSent | Phase::OpenConfirm => {
+                Phase::Delayed | Phase::OpenSent | Phase::OpenConfirm => {
                     // RFC 4271 §6.8: the connection initiated by the higher BGP
                     // Identifier is kept (RFC 6286 §2.3: equal identifiers → higher AS).
                     let local = (u32::from(self.cfg.router_id), self.cfg.local_asn);
@@ -832,7 +861,9 @@ impl Session {
                     };
                     let n = cease(cease_subcode::CONNECTION_COLLISION_RESOLUTION);
                     if dir == keep {
-                        self.send_notification(j, &n);
+                        if self.conns[j].phase >= Phase::OpenSent {
+                            self.send_notification(j, &n);
+                        }
                         self.drop_conn(now, j);
                     } else {
                         self.send_notification(i, &n);
@@ -851,6 +882,10 @@ impl Session {
             }
         }
         let Some(i) = self.idx(id) else { return };
+        if self.conns[i].phase == Phase::Delayed {
+            // RFC 4271 §8.2.2: OPEN received while DelayOpen runs → send ours, then KEEPALIVE.
+            self.send_open(now, i);
+        }
         let c = &mut self.conns[i];
         c.phase = Phase::OpenConfirm;
         c.decode_ctx = neg.decode_ctx();

@@ -78,8 +78,11 @@ pub enum Reason {
     ConnectFailed,
     /// The outbound connection did not complete within the connect timeout.
     ConnectTimeout,
-    /// A TCP connection came up; our OPEN was sent on it.
+    /// A TCP connection came up; our OPEN was sent on it (or waits for
+    /// DelayOpen).
     TcpEstablished(Direction),
+    /// The DelayOpen time passed; our OPEN was sent.
+    DelayOpenExpired,
     /// A valid OPEN was received; our KEEPALIVE was sent.
     OpenReceived,
     /// The peer's KEEPALIVE confirmed the OPEN.
@@ -119,6 +122,7 @@ impl fmt::Display for Reason {
                 f.write_str("outbound TCP connection up")
             }
             Reason::TcpEstablished(Direction::Inbound) => f.write_str("inbound TCP connection up"),
+            Reason::DelayOpenExpired => f.write_str("delay-open time passed, OPEN sent"),
             Reason::OpenReceived => f.write_str("OPEN received"),
             Reason::Established => f.write_str("KEEPALIVE received"),
             Reason::CollisionResolved => f.write_str("connection collision resolved"),

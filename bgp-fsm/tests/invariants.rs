@@ -53,8 +53,9 @@ fn config() -> impl Strategy<Value = SessionConfig> {
         any::<bool>(),
         prop_oneof![Just(0u16), Just(3), Just(9), Just(90)],
         any::<bool>(),
+        prop_oneof![3 => Just(None), 1 => Just(Some(std::time::Duration::from_secs(5)))],
     )
-        .prop_map(|(passive, hold, ibgp)| {
+        .prop_map(|(passive, hold, ibgp, delay_open)| {
             let peer_as = if ibgp { 64500 } else { 64501 };
             let mut c = SessionConfig::new(
                 64500,
@@ -64,6 +65,7 @@ fn config() -> impl Strategy<Value = SessionConfig> {
             );
             c.passive = passive;
             c.hold_time = hold;
+            c.delay_open = delay_open;
             c
         })
 }

@@ -548,3 +548,25 @@ fn counters_count_messages_per_type() {
     assert_eq!(c.established_at, None);
     assert_eq!(c.last_error, Some(Reason::AdminStop(None)));
 }
+
+#[test]
+fn keepalive_while_delay_open_runs_is_fsm_error_5_0() {
+    let mut cfg = a_cfg();
+    cfg.delay_open = Some(secs(10));
+    let mut s = Solo::new(cfg);
+    s.s.handle_start(s.now);
+    let acts = s.drain();
+    let Action::Connect { conn } = acts[0] else {
+        panic!()
+    };
+    s.s.handle_connected(s.now, conn, bgp_fsm::Direction::Outbound);
+    assert!(sent_bytes(&s.drain()).is_empty());
+    s.conn = Some(conn);
+    let acts = s.feed(&encode(Message::Keepalive));
+    assert_eq!(acts.len(), 3, "{acts:?}");
+    assert_eq!(
+        sent_bytes(&acts)[0],
+        Bytes::from(notification_bytes(5, 0, &[]))
+    );
+    assert_eq!(s.s.state(), State::Idle);
+}

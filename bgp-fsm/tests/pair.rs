@@ -807,3 +807,54 @@ fn hold_down_abandons_pending_connect_and_release_reconnects() {
     assert_eq!(connects, [t0, t2]);
     assert_eq!(p.a.state(), State::Established);
 }
+
+#[test]
+fn delay_open_waits_for_the_peer_open() {
+    // B delays its OPEN by 5 s; A's OPEN arrives at once, so B answers at once
+    // with OPEN + KEEPALIVE (RFC 4271 §8.2.2).
+    let (a, mut b) = configs();
+    b.passive = true;
+    b.delay_open = Some(secs(5));
+    let mut p = Pair::new(a, b, Instant::now());
+    let t0 = p.now;
+    p.start_both();
+    assert_eq!(p.b.state(), State::Established);
+    let b_msgs: Vec<_> = p
+        .sent_messages(Side::B)
+        .into_iter()
+        .map(|(t, _, m)| (t - t0, m.msg_type()))
+        .collect();
+    assert_eq!(b_msgs, [(secs(0), 1), (secs(0), 4)]);
+}
+
+#[test]
+fn delay_open_on_both_sides_sends_opens_after_the_delay() {
+    let (mut a, mut b) = configs();
+    a.delay_open = Some(secs(5));
+    b.delay_open = Some(secs(3));
+    b.passive = true;
+    let mut p = Pair::new(a, b, Instant::now());
+    let t0 = p.now;
+    p.start_both();
+    // TCP is up, nobody has sent anything: A in Connect, B in Active.
+    assert_eq!((p.a.state(), p.b.state()), (State::Connect, State::Active));
+    assert!(p.sent_messages(Side::A).is_empty() && p.sent_messages(Side::B).is_empty());
+    p.run_for(secs(10));
+    assert_eq!(p.a.state(), State::Established);
+    // B's delay (3 s) ran out first; A answered its OPEN at once.
+    let first_open = |side| {
+        p.sent_messages(side)
+            .into_iter()
+            .find(|(_, _, m)| m.msg_type() == 1)
+            .map(|(t, _, _)| t - t0)
+    };
+    assert_eq!(first_open(Side::B), Some(secs(3)));
+    assert_eq!(first_open(Side::A), Some(secs(3)));
+    assert!(p.actions_of(Side::B).any(|(_, a)| matches!(
+        a,
+        Action::StateChanged {
+            reason: Reason::DelayOpenExpired,
+            ..
+        }
+    )));
+}

@@ -50,6 +50,7 @@ struct Input {
     passive: bool,
     ibgp: bool,
     hold: u8,
+    delay_open: bool,
     events: Vec<FEvent>,
 }
 
@@ -99,6 +100,7 @@ fuzz_target!(|input: Input| {
     );
     cfg.passive = input.passive;
     cfg.hold_time = [0, 3, 9, 90][usize::from(input.hold % 4)];
+    cfg.delay_open = input.delay_open.then(|| std::time::Duration::from_secs(5));
     let mut c = Checker::new(cfg, Instant::now());
     for e in input.events.into_iter().take(256) {
         c.step(&event(e));
