@@ -414,20 +414,14 @@ fn check<C: Codec>(fixture: &Fixture, bytes: &Bytes) -> bool {
     encoded == *bytes
 }
 
-fn decode_one<C: Codec>(
-    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    bytes: &Bytes,
-) {
+fn decode_one<C: Codec>(c: &mut criterion::BenchmarkGroup<'_, ThreadCpu>, bytes: &Bytes) {
     let mut ctx = C::ctx();
     c.bench_function(C::NAME, |b| {
         b.iter(|| C::decode(&mut ctx, black_box(bytes)));
     });
 }
 
-fn encode_one<C: Codec>(
-    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    bytes: &Bytes,
-) {
+fn encode_one<C: Codec>(c: &mut criterion::BenchmarkGroup<'_, ThreadCpu>, bytes: &Bytes) {
     let mut ctx = C::ctx();
     let msg = C::decode(&mut ctx, bytes);
     let mut buf = C::Buf::default();
@@ -451,7 +445,7 @@ macro_rules! for_each_codec {
 /// (`UpdatePacker::announce`, as the Adj-RIB-Out uses it), checked to give one message that
 /// decodes to the fixture's prefixes.
 fn pack_bgp_wire(
-    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    c: &mut criterion::BenchmarkGroup<'_, ThreadCpu>,
     fixture: &Fixture,
     bytes: &Bytes,
 ) {
@@ -488,7 +482,7 @@ fn pack_bgp_wire(
     });
 }
 
-fn codec(c: &mut Criterion) {
+fn codec(c: &mut Criterion<ThreadCpu>) {
     for fixture in fixtures() {
         let bytes = Bytes::from(fixture.bytes.clone());
         let n = u64::try_from(fixture.prefixes).expect("small");
@@ -528,8 +522,80 @@ fn codec(c: &mut Criterion) {
     }
 }
 
-fn config() -> Criterion {
+/// Criterion measurement: CPU time of the benchmark thread (`CLOCK_THREAD_CPUTIME_ID`), in
+/// nanoseconds. These machines are shared with builds and tests of other work; CPU time leaves
+/// out the time the thread waits while descheduled, which wall time counts. (It cannot remove
+/// the cache and frequency effects of a busy neighbour, so figures still vary by some percent.)
+struct ThreadCpu;
+
+impl criterion::measurement::Measurement for ThreadCpu {
+    type Intermediate = cpu_time::ThreadTime;
+    type Value = Duration;
+
+    fn start(&self) -> Self::Intermediate {
+        cpu_time::ThreadTime::now()
+    }
+
+    fn end(&self, i: Self::Intermediate) -> Self::Value {
+        i.elapsed()
+    }
+
+    fn add(&self, v1: &Self::Value, v2: &Self::Value) -> Self::Value {
+        *v1 + *v2
+    }
+
+    fn zero(&self) -> Self::Value {
+        Duration::ZERO
+    }
+
+    fn to_f64(&self, value: &Self::Value) -> f64 {
+        value.as_secs_f64() * 1e9
+    }
+
+    fn formatter(&self) -> &dyn criterion::measurement::ValueFormatter {
+        &Nanos
+    }
+}
+
+/// Prints [`ThreadCpu`] values as CPU nanoseconds, or microseconds above 10 000.
+struct Nanos;
+
+impl criterion::measurement::ValueFormatter for Nanos {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        if typical < 10_000.0 {
+            "ns (cpu)"
+        } else {
+            values.iter_mut().for_each(|v| *v /= 1e3);
+            "µs (cpu)"
+        }
+    }
+
+    fn scale_throughputs(
+        &self,
+        _typical: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
+        let (n, unit) = match throughput {
+            Throughput::Elements(n) => (*n, "Melem/s (cpu)"),
+            Throughput::Bytes(n) | Throughput::BytesDecimal(n) => (*n, "MB/s (cpu)"),
+            _ => (1, "Mop/s (cpu)"),
+        };
+        // Precision loss above 2^53 elements is irrelevant here.
+        #[allow(clippy::cast_precision_loss)]
+        let n = n as f64;
+        values.iter_mut().for_each(|v| *v = n * 1e3 / *v);
+        unit
+    }
+
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+fn config() -> Criterion<ThreadCpu> {
     Criterion::default()
+        .with_measurement(ThreadCpu)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2))
         .sample_size(20)
