@@ -177,6 +177,22 @@ pub enum DecodeError {
 pub const BGP_VERSION: u8 = 4;
 
 impl DecodeError {
+    /// RFC 5492 §5: Unsupported Capability carrying `caps` encoded as TLVs (what
+    /// the session sends when the peer lacks a capability it requires).
+    pub fn unsupported_capability(caps: &[crate::Capability]) -> DecodeError {
+        let mut b = bytes::BytesMut::new();
+        for c in caps {
+            // A capability that cannot be encoded (over 255 bytes) is left out.
+            let before = b.len();
+            if c.encode(&mut b).is_err() {
+                b.truncate(before);
+            }
+        }
+        DecodeError::UnsupportedCapability {
+            capabilities: b.freeze(),
+        }
+    }
+
     /// THE mapping of every error to the NOTIFICATION to send (code, subcode, data
     /// as RFC 4271 §6 and the extension RFCs specify).
     pub fn notification(&self) -> Notification {

@@ -136,9 +136,9 @@ impl Message {
         start: usize,
     ) -> Result<(), EncodeError> {
         out.reserve(HEADER_LEN + 64);
-        out.put_slice(&MARKER);
-        out.put_u16(0);
-        out.put_u8(self.msg_type());
+        let mut hdr = [0xff; HEADER_LEN];
+        hdr[16..].copy_from_slice(&[0, 0, self.msg_type()]);
+        out.extend_from_slice(&hdr);
         let mut max = ctx.max_message_len();
         match self {
             Message::Open(o) => {

@@ -756,13 +756,8 @@ pub(crate) fn encode_attribute(
     let start = out.len();
     let mut flags = a.flags;
     let ext = flags.contains(AttrFlags::EXTENDED_LENGTH);
-    out.put_u8(flags.bits());
-    out.put_u8(a.type_code());
-    if ext {
-        out.put_u16(0)
-    } else {
-        out.put_u8(0)
-    }
+    let hdr = [flags.bits(), a.type_code(), 0, 0];
+    out.extend_from_slice(if ext { &hdr } else { &hdr[..3] });
     let vstart = out.len();
     encode_value(&a.value, ctx, out)?;
     let len = out.len() - vstart;

@@ -255,6 +255,25 @@ fn open_2_7_unsupported_capability_mapping() {
 }
 
 #[test]
+fn open_2_7_built_from_capabilities() {
+    use bgp_wire::{AddPathFamily, AddPathMode, Capability};
+    let e = DecodeError::unsupported_capability(&[
+        Capability::FourOctetAs(64500),
+        Capability::AddPath(vec![AddPathFamily {
+            family: Family::IPV4_UNICAST,
+            mode: AddPathMode::BOTH,
+        }]),
+    ]);
+    let wire = Message::Notification(e.notification())
+        .to_bytes(&ctx())
+        .unwrap();
+    assert_eq!(
+        wire[..],
+        notification_bytes(2, 7, &[65, 4, 0, 0, 0xfb, 0xf4, 69, 4, 0, 1, 1, 3])[..]
+    );
+}
+
+#[test]
 fn open_2_0_malformed() {
     // Optional parameters length larger than what follows.
     let mut b = open_body(4, 64500, 90, [192, 0, 2, 1], &[2, 2, 2, 0]);
