@@ -221,7 +221,13 @@ impl fmt::Display for DemoError {
                 step,
                 message,
                 view,
-            } => write!(f, "{step}: {message}\n\n--- the router's view ---\n{view}"),
+            } => {
+                write!(f, "{step}: {message}")?;
+                if !view.is_empty() {
+                    write!(f, "\n\n--- the router's view ---\n{view}")?;
+                }
+                Ok(())
+            }
             DemoError::Lab(e) => write!(f, "lab: {e}"),
         }
     }
