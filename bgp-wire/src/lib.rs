@@ -28,6 +28,8 @@
 //! * [`Open`] with [`Capability`]s; [`Update`] with [`PathAttribute`]s;
 //!   [`Notification`] with every registered code/subcode and RFC 9003 shutdown
 //!   communications; [`RouteRefresh`] with RFC 7313 subtypes.
+//! * [`Negotiated::from_opens`] turns the two OPENs of a session into its decode and
+//!   encode contexts.
 //! * [`UpdatePacker`] packs one attribute set and any number of prefixes into the
 //!   fewest UPDATEs that fit the negotiated size.
 //! * Feature `serde`: every message type implements `serde::Serialize` (byte blobs

@@ -376,7 +376,7 @@ fn decode_attributes(
             }
         };
         if rem < 3 {
-            let e = overrun(b.get(i + 1).copied().unwrap_or(0));
+            let e = overrun(if i + 1 < end { b[i + 1] } else { 0 });
             return push_error(u, e);
         }
         let flags = AttrFlags::from_bits_retain(b[i]);
