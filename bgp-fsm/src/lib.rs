@@ -41,6 +41,7 @@
 //! | connect timeout | [`Action::Connect`] | [`SessionConfig::connect_timeout`] (30 s) |
 //! | connect retry | outbound connect failed | backoff: 1 s, 2 s, 4 s … 120 s |
 //! | automatic restart | session went down after TCP was up | same backoff |
+//! | delay open | TCP up, when [`SessionConfig::delay_open`] is set | that delay; the peer's OPEN ends it early |
 //! | hold | OPEN sent: 240 s ([`OPEN_SENT_HOLD_TIME`]); then negotiated hold, restarted by every KEEPALIVE/UPDATE received | min(ours, peer's); 0 = none |
 //! | keepalive | OPEN received; restarted by every KEEPALIVE/UPDATE sent | min(configured, hold/3) |
 //!
