@@ -663,6 +663,41 @@ pub fn wait_for(deadline: Duration, what: &str, mut check: impl FnMut() -> bool)
     Ok(())
 }
 
+/// The `speakerd` binary of this workspace, built once per test process with
+/// `cargo build -p speakerd --bin speakerd` (same profile-less dev build, same target dir as
+/// the caller's `CARGO_TARGET_DIR`); the path comes from cargo's JSON messages, so it is
+/// right whatever the target directory.
+pub fn speakerd_binary() -> Result<PathBuf> {
+    static BIN: std::sync::OnceLock<std::result::Result<PathBuf, String>> =
+        std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let out = run(Command::new(cargo)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args([
+                "build",
+                "-p",
+                "speakerd",
+                "--bin",
+                "speakerd",
+                "--message-format=json-render-diagnostics",
+            ]))
+        .map_err(|e| e.to_string())?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "speakerd")
+            .filter_map(|v| v["executable"].as_str().map(PathBuf::from))
+            .next_back()
+            .ok_or_else(|| "cargo build -p speakerd: no executable in its output".to_string())
+    })
+    .clone()
+    .map_err(|detail| Error::Parse {
+        cmd: "cargo build -p speakerd --bin speakerd".into(),
+        detail,
+    })
+}
+
 /// Address families a session carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {

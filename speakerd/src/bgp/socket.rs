@@ -69,14 +69,39 @@ pub(crate) async fn connect(
     TcpSocket::from_std_stream(std).connect(peer).await
 }
 
-/// Binds a listening socket. `keys` are (peer address, password) pairs: the kernel checks
-/// TCP-MD5 on the SYN, so keys go on the listening socket before any accept.
-pub(crate) fn listen(addr: SocketAddr, keys: &[(IpAddr, String)]) -> io::Result<TcpListener> {
+/// What a listening socket needs from the peers that may connect to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ListenOpts {
+    /// (peer address, password) pairs: the kernel checks TCP-MD5 on the SYN, so keys go on
+    /// the listening socket before any accept.
+    pub(crate) keys: Vec<(IpAddr, String)>,
+    /// Some peer uses GTSM: the SYN-ACK (sent by the kernel before accept, with the
+    /// listening socket's TTL) must leave with TTL 255 or the peer drops it.
+    pub(crate) any_gtsm: bool,
+    /// Every peer uses GTSM: the listening socket itself drops SYNs below TTL 254.
+    pub(crate) all_gtsm: bool,
+}
+
+/// Binds a listening socket with the peers' TCP-MD5 keys and GTSM needs.
+pub(crate) fn listen(addr: SocketAddr, opts: &ListenOpts) -> io::Result<TcpListener> {
     let v6 = addr.is_ipv6();
     let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     s.set_nonblocking(true)?;
     s.set_reuse_address(true)?;
     s.bind(&SockAddr::from(addr))?;
+    if opts.any_gtsm {
+        // RFC 5082 §3: our packets, the SYN-ACK included, leave with TTL 255.
+        set_ttl(
+            &s,
+            v6,
+            &SocketOpts {
+                ttl: 255,
+                min_ttl: opts.all_gtsm.then_some(254),
+                password: None,
+            },
+        )?;
+    }
+    let keys = &opts.keys;
     for (peer, pw) in keys {
         if !v6 && peer.is_ipv6() {
             continue;

@@ -100,14 +100,18 @@ impl Speaker {
         let events = opts.events.unwrap_or_else(|| broadcast::channel(1024).0);
 
         // Listeners first: a port already in use is reported before any session starts.
-        let keys: Vec<(IpAddr, String)> = config
-            .peers
-            .iter()
-            .filter_map(|p| p.password.clone().map(|pw| (p.address, pw)))
-            .collect();
+        let lopts = socket::ListenOpts {
+            keys: config
+                .peers
+                .iter()
+                .filter_map(|p| p.password.clone().map(|pw| (p.address, pw)))
+                .collect(),
+            any_gtsm: config.peers.iter().any(|p| p.ttl_security),
+            all_gtsm: !config.peers.is_empty() && config.peers.iter().all(|p| p.ttl_security),
+        };
         let mut bound = Vec::new();
         for addr in &config.speaker.listen {
-            let l = socket::listen(*addr, &keys)
+            let l = socket::listen(*addr, &lopts)
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
             bound.push(l);
         }
