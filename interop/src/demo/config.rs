@@ -98,7 +98,7 @@ pub fn bird_router() -> BirdConfig {
     let text = format!(
         "protocol kernel kernel4 {{\n  ipv4 {{ import none; export where source = RTS_BGP; }};\n  merge paths on;\n}}\n\
          protocol bfd {{\n  interface \"*\" {{ min rx interval {} ms; min tx interval {} ms; multiplier {}; }};\n}}\n\
-         protocol bgp nodes {{\n  local {ROUTER_ADDR} as {ROUTER_AS};\n  neighbor range {NODE_RANGE} external;\n  dynamic name \"node\";\n  hold time {h}; keepalive time {k};\n  error wait time 1, 5;\n  bfd on;\n  ipv4 {{ import all; export none; }};\n}}",
+         protocol bgp nodes {{\n  local {ROUTER_ADDR} as {ROUTER_AS};\n  neighbor range {NODE_RANGE} external;\n  dynamic name \"node\";\n  hold time {h}; keepalive time {k};\n  error wait time 1, 5;\n  bfd on;\n  debug {{ states, events }};\n  ipv4 {{ import all; export none; }};\n}}",
         t.rx_ms, t.tx_ms, t.multiplier
     );
     BirdConfig::new(ROUTER_AS, ROUTER_ADDR).extra(&text)

@@ -352,12 +352,22 @@ impl Router {
         }
     }
 
+    /// The router's log from byte `offset` on.
+    fn log_since(&self, offset: usize) -> String {
+        let text = std::fs::read(self.log()).unwrap_or_default();
+        String::from_utf8_lossy(text.get(offset..).unwrap_or_default()).into_owned()
+    }
+
+    /// The size of the router's log now (for [`Router::log_since`]).
+    fn log_len(&self) -> usize {
+        std::fs::metadata(self.log()).map_or(0, |m| m.len() as usize)
+    }
+
     /// Lines of the router's log (from byte `offset` on) that report a NOTIFICATION
     /// received from `addr`.
     fn notifications(&self, offset: usize, addr: &str) -> Vec<String> {
-        let text = std::fs::read(self.log()).unwrap_or_default();
-        let new = String::from_utf8_lossy(text.get(offset..).unwrap_or_default()).into_owned();
-        new.lines()
+        self.log_since(offset)
+            .lines()
             .filter(|l| match self {
                 Router::Frr(_) => l.contains("NOTIFICATION") && l.contains(addr),
                 // BIRD names the dynamic protocol, not the address; only n3 stops here.
@@ -365,6 +375,27 @@ impl Router {
             })
             .map(str::to_string)
             .collect()
+    }
+
+    /// What the router logged (from byte `offset` on) about the session to `addr` going
+    /// down: FRR names the neighbour; BIRD names its dynamic protocol, and only one session
+    /// changes in the step, so every state or BFD line counts.
+    fn down_lines(&self, offset: usize, addr: &str) -> Vec<String> {
+        self.log_since(offset)
+            .lines()
+            .filter(|l| match self {
+                Router::Frr(_) => l.contains(addr),
+                Router::Bird(_) => l.contains("BFD session down") || l.contains("State changed"),
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn grep_label(&self, what: &str) -> String {
+        match self {
+            Router::Frr(_) => format!("grep {what} {}", self.log().display()),
+            Router::Bird(_) => format!("grep {what} {}", self.log().display()),
+        }
     }
 
     fn view(&self) -> String {
@@ -960,6 +991,7 @@ impl Scene<'_> {
             ),
             "",
         );
+        let offset = w.router.log_len();
         let t0 = Instant::now();
         n2.port.set_peer_down()?;
         let want = hops(&[&w.nodes[0].spec, &w.nodes[2].spec]);
@@ -976,6 +1008,17 @@ impl Scene<'_> {
         self.n.output(&cmd, &out);
         let (cmd, out) = w.router.bfd_view();
         self.n.output(&cmd, &out);
+        let what = match w.router {
+            Router::Frr(_) => n2.spec.addr.replace('.', "\\."),
+            Router::Bird(_) => "-e 'BFD session down' -e 'State changed'".to_string(),
+        };
+        self.n.output(
+            &format!(
+                "{}          # the router's log: why n2 left",
+                w.router.grep_label(&what)
+            ),
+            &w.router.down_lines(offset, &n2.spec.addr).join("\n"),
+        );
         self.report.failover = Some(c.elapsed);
         let row = Row {
             what: "n2 port down -> next hop removed (BFD)".into(),
@@ -1042,7 +1085,7 @@ impl Scene<'_> {
         let Some(pid) = n3.pid else {
             return Err(self.fail(w, "clean stop", format!("no pid known for n3's {daemon}")));
         };
-        let offset = std::fs::metadata(w.router.log()).map_or(0, |m| m.len() as usize);
+        let offset = w.router.log_len();
         let curl = CurlLoop::start(w.router_ns.clone(), SERVICE.into(), Duration::from_secs(3));
         nap(Duration::from_millis(300), self.stop)?;
         self.n
@@ -1090,10 +1133,14 @@ impl Scene<'_> {
             lines = w.router.notifications(offset, &n3.spec.addr);
             std::thread::sleep(Duration::from_millis(50));
         }
+        let what = match w.router {
+            Router::Frr(_) => format!("'NOTIFICATION.*{}'", n3.spec.addr),
+            Router::Bird(_) => "Received:".to_string(),
+        };
         self.n.output(
             &format!(
-                "grep the router's log {}          # what it received from n3",
-                w.router.log().display()
+                "{}          # the router's log: what n3 sent",
+                w.router.grep_label(&what)
             ),
             &lines.join("\n"),
         );
@@ -1123,7 +1170,7 @@ impl Scene<'_> {
         let row = Row {
             what: format!("n3's {daemon} exited after SIGTERM"),
             measured: exit.clone().unwrap_or_else(|| "no".into()),
-            limit: "exit 0".into(),
+            limit: "exits (status 0)".into(),
             ok: exit
                 .as_deref()
                 .is_some_and(|s| s == "exited" || s == "exit status: 0"),
