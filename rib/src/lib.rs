@@ -163,10 +163,25 @@ impl Rib {
     ) -> usize {
         let arc = self.intern_arc(adv);
         let id = self.attrs.acquire(&arc);
-        let mut n = 0;
+        let si = source.index();
+        let mut k4 = Vec::new();
+        let mut k6 = Vec::new();
         for p in prefixes {
+            match p {
+                IpNet::V4(p) => k4.push(K4::new(p)),
+                IpNet::V6(p) => k6.push(K6::new(p)),
+            }
+        }
+        let mut n = 0;
+        for k in self.v4.bulk_order(k4) {
             self.attrs.retain(id);
-            n += usize::from(self.set_entry(source, p, id));
+            let s = self.v4.get_or_insert(k).0;
+            n += usize::from(self.set_slot::<false>(si, s, id));
+        }
+        for k in self.v6.bulk_order(k6) {
+            self.attrs.retain(id);
+            let s = self.v6.get_or_insert(k).0;
+            n += usize::from(self.set_slot::<true>(si, s, id));
         }
         self.release_attr(id);
         n

@@ -458,6 +458,8 @@ pub(crate) fn pump<K: Key>(
         while s < end {
             let target = p.core.target(attrs, table.effective(s), K::V6);
             let cur = fam.sent(s);
+            // Kept current so a change re-marked while flushing lands in the queue.
+            fam.scan = Some(s);
             if (target != 0 || cur != 0) && !p.add(table, fam, s, target, b, out, freed) {
                 done = false;
                 break;
