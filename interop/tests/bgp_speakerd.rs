@@ -59,6 +59,45 @@ impl Speakerd {
     }
 }
 
+/// Starts tcpdump (verbose: TTL and BGP message decoding) in `ns` on `ifname` for BGP
+/// packets sent by speakerd (192.0.2.11); returns its log once it is capturing.
+fn tcpdump(lab: &mut Lab, ns: &Netns, ifname: &str) -> PathBuf {
+    let log = lab
+        .subdir("tcpdump")
+        .unwrap()
+        .join(format!("{}.txt", ns.short));
+    let mut cmd = ns.command("tcpdump");
+    cmd.args([
+        "-i",
+        ifname,
+        "-n",
+        "-l",
+        "-v",
+        "src host 192.0.2.11 and tcp port 179",
+    ]);
+    lab.spawn("tcpdump", cmd, &log).unwrap();
+    wait_until(
+        Duration::from_secs(10),
+        "tcpdump capturing",
+        || {
+            Ok(std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("listening on"))
+        },
+        || tail(&log, 10),
+    );
+    log
+}
+
+/// FRR's bgpd (not every process of its namespace: tcpdump runs there too).
+fn bgpd_pid(frr: &Frr) -> u32 {
+    let f = frr.run_dir.join("bgpd.pid");
+    let t = std::fs::read_to_string(&f).unwrap_or_default();
+    t.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{}: {t:?}: {e}", f.display()))
+}
+
 fn speakerd_config(peers: &str) -> String {
     format!(
         "[speaker]\nasn = 64511\nrouter_id = \"192.0.2.11\"\nlisten = [\"192.0.2.11:179\"]\n{peers}"
@@ -134,8 +173,10 @@ hold_time = 3
     // Hold time negotiated: min(3, FRR's 3).
     assert_eq!(v["192.0.2.11"]["bgpTimerHoldTimeMsecs"], 3000, "{neighbor}");
 
-    // Freeze FRR: speakerd's hold timer (3 s) expires and it sends NOTIFICATION 4.
-    let frr_pids = frr_ns.pids();
+    // Freeze FRR: speakerd's hold timer (3 s) expires and it sends NOTIFICATION 4. A capture
+    // in FRR's namespace (its kernel still receives while bgpd is stopped) shows it arrive.
+    let cap = tcpdump(&mut lab, &frr_ns, &seg.nodes[1].port.ifname);
+    let frr_pids = vec![bgpd_pid(&frr)];
     signal(&frr_pids, "STOP");
     let frozen = Instant::now();
     wait_until(
@@ -145,15 +186,27 @@ hold_time = 3
         || sd.view(),
     );
     let took = frozen.elapsed();
+    wait_until(
+        Duration::from_secs(5),
+        "FRR's namespace received speakerd's NOTIFICATION Hold Timer Expired",
+        || {
+            let t = std::fs::read_to_string(&cap).unwrap_or_default();
+            Ok(t.contains("Notification Message (3)") && t.contains("Hold Timer Expired"))
+        },
+        || tail(&cap, 30),
+    );
     signal(&frr_pids, "CONT");
     assert!(took < Duration::from_secs(8), "hold timer took {took:?}");
-    // FRR's own view: it read our NOTIFICATION after waking up.
+    // FRR's own view after waking up: the session went down on Hold Timer Expired. (Whether
+    // bgpd reads our NOTIFICATION before its own hold timer, frozen just as long, fires is
+    // FRR's scheduling: "BGP Notification received" or "send" are both seen.)
     wait_until(
         DEADLINE,
-        "FRR: last notification Hold Timer Expired received",
+        "FRR: last notification Hold Timer Expired",
         || {
             let s = frr.vtysh("show bgp neighbors 192.0.2.11 json")?;
-            Ok(s.contains("Hold Timer Expired"))
+            let v: serde_json::Value = serde_json::from_str(&s).unwrap_or_default();
+            Ok(v["192.0.2.11"]["lastNotificationReason"] == "Hold Timer Expired")
         },
         || {
             format!(
@@ -175,11 +228,12 @@ hold_time = 3
     // Restart FRR: speakerd reconnects under its backoff.
     let before = sd.count("frr", "-> Established");
     let downs_before = sd.count("frr", "Established -> ");
-    signal(&frr_ns.pids(), "TERM");
+    let pid = bgpd_pid(&frr);
+    signal(&[pid], "TERM");
     wait_until(
         Duration::from_secs(10),
         "FRR stopped",
-        || Ok(frr_ns.pids().is_empty()),
+        || Ok(!std::path::Path::new(&format!("/proc/{pid}")).exists()),
         || view(&frr),
     );
     wait_until(
@@ -227,7 +281,11 @@ hold_time = 3
         "FRR: administrative shutdown with message received",
         || {
             let s = frr.vtysh("show bgp neighbors 192.0.2.11 json")?;
-            Ok(s.contains("speakerd shutting down"))
+            let v: serde_json::Value = serde_json::from_str(&s).unwrap_or_default();
+            let n = &v["192.0.2.11"];
+            Ok(n["lastResetDueTo"] == "BGP Notification received"
+                && n["lastNotificationReason"] == "Cease/Administrative Shutdown"
+                && n["lastShutdownDescription"] == "speakerd shutting down")
         },
         || {
             format!(
@@ -290,6 +348,7 @@ fn md5_and_gtsm_with_frr_and_bird_and_wrong_password_never_establishes() {
             .local_address("192.0.2.3")
             .password("other"),
     );
+    let cap = tcpdump(&mut lab, &ns(1), &seg.nodes[1].port.ifname);
     let frr = Frr::start(&mut lab, &ns(1), &frr_cfg).unwrap();
     let bird = Bird::start(&mut lab, &ns(2), &bird_cfg).unwrap();
     let bird2 = Bird::start(&mut lab, &ns(3), &bird2_cfg).unwrap();
@@ -348,11 +407,18 @@ hold_time = 3
         || Ok(sd.count("frr", "-> Established") >= 1 && sd.count("bird", "-> Established") >= 1),
         view,
     );
-    // FRR applies GTSM to the session: its own view shows the minimum TTL.
-    let n = frr.vtysh("show bgp neighbors 192.0.2.11").unwrap();
+    // GTSM: FRR (ttl-security hops 1) drops anything below TTL 254, so the session being up
+    // already says speakerd sends TTL 255; the capture says it of every packet (RFC 5082 §3).
+    let ttls: Vec<String> = std::fs::read_to_string(&cap)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split("ttl ").nth(1))
+        .map(|t| t.split(',').next().unwrap_or("").to_string())
+        .collect();
+    assert!(!ttls.is_empty(), "no packets captured\n{}", tail(&cap, 20));
     assert!(
-        n.contains("hops away") || n.contains("ttl-security") || n.contains("TTL"),
-        "FRR shows no GTSM for the neighbor:\n{n}"
+        ttls.iter().all(|t| t == "255"),
+        "TTLs from speakerd: {ttls:?}"
     );
     // Wrong password: never Established, checked for a bounded time (several connect
     // retries of both sides).
