@@ -1009,7 +1009,7 @@ impl Scene<'_> {
         let (cmd, out) = w.router.bfd_view();
         self.n.output(&cmd, &out);
         let what = match w.router {
-            Router::Frr(_) => n2.spec.addr.replace('.', "\\."),
+            Router::Frr(_) => format!("-F {}", n2.spec.addr),
             Router::Bird(_) => "-e 'BFD session down' -e 'State changed'".to_string(),
         };
         self.n.output(
