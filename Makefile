@@ -4,6 +4,7 @@
 #                                  missing Debian packages, builds, runs, cleans up
 #   sudo make demo ROUTER=bird     ... with a BIRD 2 router instead of FRR
 #   sudo make demo NODES=bird      ... with BIRD on the nodes instead of speakerd
+#   sudo make demo NODES=speakerd,bird   both, one after the other, compared side by side
 #   sudo make ci-demo              the demo in CI mode (every step checked), for each
 #                                  router in ROUTERS (default: frr bird)
 #   make test                      every check and test (./scripts/test-all.sh)
@@ -19,7 +20,7 @@ DEMO_ARGS ?=
 TARGET ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 DEMO := $(TARGET)/release/demo
 
-ifeq ($(NODES),speakerd)
+ifneq ($(findstring speakerd,$(NODES)),)
 BUILD_PKGS := -p speakerd --bin speakerd -p interop --bin demo
 else
 BUILD_PKGS := -p interop --bin demo

@@ -4,15 +4,13 @@
 //! one fails; this test runs it and adds that nothing it created is left behind.
 //!
 //! Skips (saying why) when not root or FRR/BIRD/curl/python3 are missing, unless
-//! `SPEAKERD_INTEROP=require`. The speakerd binary is `SPEAKERD_BIN` when set, else it is
-//! built (`cargo build -p speakerd --bin speakerd`) into this test's target directory.
+//! `SPEAKERD_INTEROP=require`. speakerd is built with [`interop::speakerd_binary`].
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
 
 use interop::demo::namespaces_with_prefix;
-use interop::{Peer, REQUIRE_ENV, find_binary, missing_prerequisites};
+use interop::{Peer, REQUIRE_ENV, find_binary, missing_prerequisites, speakerd_binary};
 
 /// The two runs measure timings: never both at once on a small machine.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -35,32 +33,6 @@ fn ready() -> bool {
     false
 }
 
-/// The target directory this test was built into (`<target>/<profile>/demo`).
-fn target_dir() -> PathBuf {
-    let demo = PathBuf::from(env!("CARGO_BIN_EXE_demo"));
-    demo.parent()
-        .and_then(|p| p.parent())
-        .map(PathBuf::from)
-        .expect("demo binary lives in <target>/<profile>/")
-}
-
-fn speakerd() -> PathBuf {
-    if let Some(p) = std::env::var_os("SPEAKERD_BIN") {
-        return PathBuf::from(p);
-    }
-    let target = target_dir();
-    let st = Command::new(env!("CARGO"))
-        .args(["build", "-p", "speakerd", "--bin", "speakerd"])
-        .env("CARGO_TARGET_DIR", &target)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .status()
-        .expect("run cargo build -p speakerd");
-    assert!(st.success(), "cargo build -p speakerd failed: {st}");
-    let bin = target.join("debug/speakerd");
-    assert!(bin.is_file(), "no speakerd at {}", bin.display());
-    bin
-}
-
 fn run_demo(router: &str, nodes: &str) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !ready() {
@@ -69,7 +41,8 @@ fn run_demo(router: &str, nodes: &str) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_demo"));
     cmd.args(["--ci", "--no-install", "--router", router, "--nodes", nodes]);
     if nodes == "speakerd" {
-        cmd.arg("--speakerd").arg(speakerd());
+        let bin = speakerd_binary().expect("build speakerd");
+        cmd.arg("--speakerd").arg(bin);
     }
     let out = cmd.output().expect("run the demo");
     let stdout = String::from_utf8_lossy(&out.stdout);

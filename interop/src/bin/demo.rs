@@ -28,7 +28,8 @@ usage: demo [--router frr|bird] [--nodes speakerd|bird] [--ci] [--speakerd PATH]
             [--no-install] [--pause SECONDS]
 
   --router R      the router: frr (default) or bird
-  --nodes N       the nodes' BGP + BFD daemon: speakerd (default) or bird
+  --nodes N       the nodes' BGP + BFD daemon: speakerd (default) or bird; a list
+                  (speakerd,bird) runs the scene once with each and compares them
   --ci            check every step, stop at the first failure with the router's view,
                   no pauses (exit status 1 on failure)
   --speakerd P    the speakerd binary (default: beside this program, then
@@ -40,6 +41,8 @@ Needs root. Ctrl-C at any time removes everything the demo created.";
 
 struct Args {
     opts: Options,
+    /// The node daemons to run the scene with, one run each (`--nodes speakerd,bird`).
+    nodes: Vec<NodeKind>,
     install: bool,
 }
 
@@ -52,12 +55,18 @@ fn parse_args() -> Result<Args, String> {
         pause: Duration::from_secs(2),
     };
     let mut install = true;
+    let mut nodes = vec![NodeKind::Speakerd];
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match a.as_str() {
             "--router" => opts.router = value("--router")?.parse()?,
-            "--nodes" => opts.nodes = value("--nodes")?.parse()?,
+            "--nodes" => {
+                nodes = value("--nodes")?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<Vec<NodeKind>, String>>()?;
+            }
             "--ci" => opts.ci = true,
             "--speakerd" => opts.speakerd = Some(PathBuf::from(value("--speakerd")?)),
             "--no-install" => install = false,
@@ -78,7 +87,11 @@ fn parse_args() -> Result<Args, String> {
             _ => return Err(format!("unknown argument {a:?}")),
         }
     }
-    Ok(Args { opts, install })
+    Ok(Args {
+        opts,
+        nodes,
+        install,
+    })
 }
 
 fn is_root() -> bool {
@@ -95,8 +108,8 @@ fn is_root() -> bool {
 /// Install the missing Debian packages (only those), with apt-get. Packages whose install
 /// started a system service (FRR, BIRD on a systemd host) get it stopped and disabled: the
 /// demo runs its own instances inside namespaces.
-fn ensure_packages(opts: &Options, install: bool) -> Result<(), String> {
-    let missing = config::missing(&config::packages(opts.router, &[opts.nodes]));
+fn ensure_packages(opts: &Options, nodes: &[NodeKind], install: bool) -> Result<(), String> {
+    let missing = config::missing(&config::packages(opts.router, nodes));
     if missing.is_empty() {
         return Ok(());
     }
@@ -182,7 +195,11 @@ fn force_cleanup() -> ! {
 }
 
 fn main() -> ExitCode {
-    let Args { mut opts, install } = match parse_args() {
+    let Args {
+        mut opts,
+        nodes,
+        install,
+    } = match parse_args() {
         Ok(a) => a,
         Err(e) => {
             eprintln!("demo: {e}\n\n{USAGE}");
@@ -197,11 +214,11 @@ fn main() -> ExitCode {
         eprintln!("demo: {e}");
         return ExitCode::from(1);
     }
-    if let Err(e) = ensure_packages(&opts, install) {
+    if let Err(e) = ensure_packages(&opts, &nodes, install) {
         eprintln!("demo: {e}");
         return ExitCode::from(if STOP.load(Ordering::Relaxed) { 130 } else { 1 });
     }
-    if opts.nodes == NodeKind::Speakerd {
+    if nodes.contains(&NodeKind::Speakerd) {
         if opts.speakerd.is_none() {
             opts.speakerd = config::default_speakerd();
         }
@@ -220,7 +237,39 @@ fn main() -> ExitCode {
             }
         }
     }
-    let res = demo::run(&opts, &STOP, |lab| {
+    let mut reports = Vec::new();
+    let mut failed = false;
+    for kind in nodes {
+        opts.nodes = kind;
+        match run_once(&opts) {
+            Ok(report) => {
+                failed |= !report.ok();
+                reports.push((kind, report));
+            }
+            Err(code) => return code,
+        }
+    }
+    DONE.store(true, Ordering::Relaxed);
+    if reports.len() > 1 {
+        println!("\n== Side by side (router {}) ==", opts.router);
+        print!("{}", demo::compare(&reports));
+    }
+    if failed {
+        eprintln!("demo: some checks failed (see the table)");
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// One run of the scene; its summary printed. `Err` carries the exit code of a run that
+/// ended early.
+fn run_once(opts: &Options) -> Result<demo::Report, ExitCode> {
+    DONE.store(false, Ordering::Relaxed);
+    if STOP.load(Ordering::Relaxed) {
+        return Err(ExitCode::from(130));
+    }
+    let res = demo::run(opts, &STOP, |lab| {
         if let Ok(mut l) = LAB.lock() {
             *l = Some((lab.prefix().to_string(), lab.dir().to_path_buf()));
         }
@@ -233,21 +282,16 @@ fn main() -> ExitCode {
                 opts.router, opts.nodes
             );
             print!("{}", report.table());
-            println!("\nRESULT {}", report.line(&opts));
-            if report.ok() {
-                ExitCode::SUCCESS
-            } else {
-                eprintln!("demo: some checks failed (see the table)");
-                ExitCode::from(1)
-            }
+            println!("\nRESULT {}", report.line(opts));
+            Ok(report)
         }
         Err(DemoError::Interrupted) => {
             eprintln!("demo: interrupted; everything it created has been removed");
-            ExitCode::from(130)
+            Err(ExitCode::from(130))
         }
         Err(e) => {
             eprintln!("\ndemo FAILED: {e}");
-            ExitCode::from(1)
+            Err(ExitCode::from(1))
         }
     }
 }

@@ -195,6 +195,38 @@ impl Report {
     }
 }
 
+/// The measured times of several runs side by side (one column per node daemon), e.g.
+/// speakerd against BIRD on the nodes with the same router.
+pub fn compare(runs: &[(NodeKind, Report)]) -> String {
+    type Pick = fn(&Report) -> Option<Duration>;
+    let rows: [(&str, Pick); 4] = [
+        ("start: route with three next hops", |r| r.converge),
+        ("n2 port down -> next hop removed (BFD)", |r| r.failover),
+        ("n2 port up -> three next hops again", |r| r.recovery),
+        ("n3 SIGTERM -> next hop removed", |r| r.clean_stop),
+    ];
+    let w0 = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    let mut s = format!("  {:<w0$}", "nodes:");
+    for (k, _) in runs {
+        s.push_str(&format!("  {:>10}", k.to_string()));
+    }
+    s.push('\n');
+    for (name, pick) in rows {
+        s.push_str(&format!("  {name:<w0$}"));
+        for (_, r) in runs {
+            let v = pick(r).map_or("-".to_string(), fmt_s);
+            s.push_str(&format!("  {v:>10}"));
+        }
+        s.push('\n');
+    }
+    s.push_str(&format!("  {:<w0$}", "all checks"));
+    for (_, r) in runs {
+        s.push_str(&format!("  {:>10}", if r.ok() { "ok" } else { "FAILED" }));
+    }
+    s.push('\n');
+    s
+}
+
 /// Why a run ended early.
 #[derive(Debug)]
 pub enum DemoError {
@@ -836,9 +868,15 @@ impl Scene<'_> {
                         return Err(DemoError::Failed {
                             step: format!("start {}", spec.name),
                             message: format!(
-                                "`speakerd check` rejects the demo configuration:\n{}{}\n--- {} ---\n{}",
+                                "`speakerd check` rejects the demo configuration:\n{}{}{}\n--- {} ---\n{}",
                                 String::from_utf8_lossy(&o.stdout),
                                 String::from_utf8_lossy(&o.stderr),
+                                if String::from_utf8_lossy(&o.stderr).contains("announce") {
+                                    "(this speakerd does not know `[[announce]]` yet: \
+                                     run the demo with BIRD on the nodes, `--nodes bird`)\n"
+                                } else {
+                                    ""
+                                },
                                 cfg.display(),
                                 config::speakerd_config(spec)
                             ),
@@ -1234,6 +1272,32 @@ mod tests {
             r.line(&opts),
             "router=frr nodes=bird converge_ms=- failover_ms=312 recovery_ms=- clean_stop_ms=- ok=false"
         );
+    }
+
+    #[test]
+    fn compare_puts_runs_side_by_side() {
+        let a = Report {
+            failover: Some(Duration::from_millis(320)),
+            recovery: Some(Duration::from_millis(2100)),
+            ..Report::default()
+        };
+        let mut b = Report {
+            failover: Some(Duration::from_millis(290)),
+            ..Report::default()
+        };
+        b.rows.push(Row {
+            what: "x".into(),
+            measured: "y".into(),
+            limit: String::new(),
+            ok: false,
+        });
+        let t = compare(&[(NodeKind::Speakerd, a), (NodeKind::Bird, b)]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 6, "{t}");
+        assert!(lines[0].ends_with("  speakerd        bird"), "{t}");
+        assert!(lines[2].ends_with("    320 ms      290 ms"), "{t}");
+        assert!(lines[3].ends_with("     2.1 s           -"), "{t}");
+        assert!(lines[5].ends_with("        ok      FAILED"), "{t}");
     }
 
     #[test]
