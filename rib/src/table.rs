@@ -154,8 +154,14 @@ impl<K: Key> Table<K> {
     /// position, so the inserts walk the table in order instead of jumping
     /// around it (a cache miss each). Only speed depends on it.
     pub(crate) fn bulk_order(&mut self, keys: Vec<K>) -> Vec<K> {
-        const BULK: usize = 1 << 14;
-        if keys.len() < BULK {
+        // Below this the table fits the caches and sorting costs more than it saves
+        // (measured: 100k prefixes 8 ms plain vs 23 ms sorted; 1M 370-960 ms vs 200-300 ms).
+        const BULK: usize = 1 << 19;
+        self.bulk_order_from(keys, BULK)
+    }
+
+    fn bulk_order_from(&mut self, keys: Vec<K>, min: usize) -> Vec<K> {
+        if keys.len() < min {
             return keys;
         }
         self.reserve(keys.len());
@@ -239,5 +245,40 @@ impl<K: Key> Table<K> {
             + self.src.capacity() * size_of::<[u32; NUM_SOURCES]>()
             + self.index.capacity() * (size_of::<u32>() + 1)
             + self.free.capacity() * 4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bulk_order_is_a_permutation_in_table_order_and_inserts_findable() {
+        let keys: Vec<K4> = (0..5000u32)
+            .map(|i| K4::new(Ipv4Net::new(Ipv4Addr::from(0xF000_0000 | (i << 8)), 24).unwrap()))
+            .collect();
+        let mut t = Table::<K4>::default();
+        let ordered = t.bulk_order_from(keys.clone(), 0);
+        assert_ne!(ordered, keys, "reordered");
+        let mut a: Vec<u32> = ordered.iter().map(|k| k.addr).collect();
+        let mut b: Vec<u32> = keys.iter().map(|k| k.addr).collect();
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b);
+        for k in &ordered {
+            assert!(t.get_or_insert(*k).1);
+        }
+        for k in &keys {
+            let s = t.find(k).unwrap();
+            assert_eq!(t.keys[s as usize], *k);
+            assert!(!t.get_or_insert(*k).1);
+        }
+        // Host bits are cleared.
+        let k = K4::new("192.0.2.77/24".parse().unwrap());
+        assert_eq!(k, K4::new("192.0.2.0/24".parse().unwrap()));
+        let k6 = K6::new("2001:db8::1/32".parse().unwrap());
+        assert_eq!(k6, K6::new("2001:db8::/32".parse().unwrap()));
+        assert_eq!(K6::new("::1/0".parse().unwrap()).addr, [0; 16]);
+        assert_eq!(K4::new("192.0.2.1/0".parse().unwrap()).addr, 0);
     }
 }
