@@ -366,3 +366,101 @@ async fn bfd_down_tears_the_session_down_and_holds_it_until_up() {
     a.shutdown("done").await;
     b.shutdown("done").await;
 }
+
+#[tokio::test]
+async fn ipv6_loopback_with_md5_and_gtsm_establishes() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipping: no IPv6 loopback");
+        return;
+    }
+    let (b, _) = start(cfg(r#"
+[speaker]
+asn = 64501
+router_id = "192.0.2.2"
+listen = ["[::1]:0"]
+[[peer]]
+address = "::1"
+asn = 64500
+passive = true
+password = "v6secret"
+ttl_security = true
+families = ["ipv6-unicast"]
+"#))
+    .await;
+    let port = b.local_addrs()[0].port();
+    let (a, _) = start(cfg(&format!(
+        r#"
+[speaker]
+asn = 64500
+router_id = "192.0.2.1"
+[[peer]]
+address = "::1"
+asn = 64501
+port = {port}
+password = "v6secret"
+ttl_security = true
+families = ["ipv6-unicast"]
+"#
+    )))
+    .await;
+    wait_state(&a, State::Established).await;
+    wait_state(&b, State::Established).await;
+    let n = a.peers()[0].negotiated.clone().unwrap();
+    assert_eq!(n.families, vec![Family::IPV6_UNICAST]);
+    a.shutdown("done").await;
+    b.shutdown("done").await;
+}
+
+/// A free port on `ip` (bound, then released).
+fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn both_sides_active_resolve_the_collision_and_establish_once() {
+    let (pa, pb) = (free_port("127.0.0.6"), free_port("127.0.0.7"));
+    let side = |asn: u32,
+                rid: &str,
+                me: &str,
+                port_me: u16,
+                peer: &str,
+                port_peer: u16,
+                peer_asn: u32| {
+        cfg(&format!(
+            "[speaker]\nasn = {asn}\nrouter_id = \"{rid}\"\nlisten = [\"{me}:{port_me}\"]\n[[peer]]\naddress = \"{peer}\"\nasn = {peer_asn}\nport = {port_peer}\nsource = \"{me}\"\n"
+        ))
+    };
+    let (a, _) = start(side(
+        64500,
+        "192.0.2.1",
+        "127.0.0.6",
+        pa,
+        "127.0.0.7",
+        pb,
+        64501,
+    ))
+    .await;
+    let (b, _) = start(side(
+        64501,
+        "192.0.2.2",
+        "127.0.0.7",
+        pb,
+        "127.0.0.6",
+        pa,
+        64500,
+    ))
+    .await;
+    wait_state(&a, State::Established).await;
+    wait_state(&b, State::Established).await;
+    // One session survives on each side, over the same TCP connection.
+    let (sa, sb) = (a.peers().remove(0), b.peers().remove(0));
+    let (la, ra) = sa.connection.unwrap();
+    let (lb, rb) = sb.connection.unwrap();
+    assert_eq!((la, ra), (rb, lb));
+    a.shutdown("done").await;
+    b.shutdown("done").await;
+}

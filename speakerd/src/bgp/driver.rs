@@ -143,7 +143,9 @@ impl PeerHandle {
         self.status.borrow().clone()
     }
 
-    /// A receiver of every status change.
+    /// A receiver of every status change. Do not keep the guard of `borrow()` or
+    /// `wait_for()` across an `.await`: while it is held the driver cannot publish (and, on
+    /// a current-thread runtime, cannot run at all).
     pub fn watch(&self) -> watch::Receiver<PeerStatus> {
         self.status.clone()
     }

@@ -8,4 +8,4 @@ mod speaker;
 
 pub use bfd_link::{BfdLink, BfdProvider};
 pub use driver::{HIGH_WATER, PeerEvent, PeerEventKind, PeerHandle, PeerStatus};
-pub use speaker::{Speaker, SpeakerOptions, session_config};
+pub use speaker::{SHUTDOWN_GRACE, Speaker, SpeakerOptions, session_config};

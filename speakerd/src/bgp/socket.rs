@@ -131,3 +131,64 @@ pub(crate) fn canonical(remote: IpAddr) -> IpAddr {
         v4 => v4,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn opts(ttl: u8, min_ttl: Option<u8>, password: Option<&str>) -> SocketOpts {
+        SocketOpts {
+            ttl,
+            min_ttl,
+            password: password.map(str::to_string),
+        }
+    }
+
+    #[tokio::test]
+    async fn connect_sets_source_ttl_and_gtsm_accept_sets_ttl() {
+        let l = listen(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            &ListenOpts {
+                any_gtsm: true,
+                ..ListenOpts::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(socket2::SockRef::from(&l).ttl_v4().unwrap(), 255);
+        let to = l.local_addr().unwrap();
+        let src = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9));
+        let c = connect(to, Some(src), &opts(7, Some(254), None))
+            .await
+            .unwrap();
+        assert_eq!(c.local_addr().unwrap().ip(), src);
+        assert_eq!(socket2::SockRef::from(&c).ttl_v4().unwrap(), 7);
+        let (a, from) = l.accept().await.unwrap();
+        assert_eq!(from.ip(), src);
+        prepare_accepted(&a, &opts(1, None, None)).unwrap();
+        assert_eq!(socket2::SockRef::from(&a).ttl_v4().unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn ipv6_connect_sets_hop_limit() {
+        let Ok(l) = listen("[::1]:0".parse().unwrap(), &ListenOpts::default()) else {
+            return; // no IPv6 loopback on this machine
+        };
+        let c = connect(l.local_addr().unwrap(), None, &opts(9, None, None))
+            .await
+            .unwrap();
+        assert_eq!(socket2::SockRef::from(&c).unicast_hops_v6().unwrap(), 9);
+    }
+
+    #[test]
+    fn mapped_addresses_are_canonical() {
+        assert_eq!(
+            canonical("::ffff:192.0.2.1".parse().unwrap()),
+            "192.0.2.1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            canonical("2001:db8::1".parse().unwrap()),
+            "2001:db8::1".parse::<IpAddr>().unwrap()
+        );
+    }
+}

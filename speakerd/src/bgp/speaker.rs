@@ -224,25 +224,47 @@ impl Speaker {
 
     /// Stops accepting, sends every session NOTIFICATION Cease / Administrative Shutdown
     /// (subcode 2) with `message` as RFC 9003 shutdown communication, waits until those are
-    /// written and the connections closed (bounded by a few seconds per connection), then
-    /// stops BFD.
-    pub async fn shutdown(self, message: &str) {
+    /// written and the connections closed — at most [`SHUTDOWN_GRACE`]; a driver still
+    /// flushing to a peer that does not read is then aborted — and stops BFD.
+    pub async fn shutdown(mut self, message: &str) {
         for l in &self.listeners {
             l.abort();
         }
         for h in &self.handles {
             h.command(Command::Shutdown(Some(message.to_string())));
         }
-        for d in self.drivers {
-            if let Err(e) = d.await {
-                error!("session driver failed: {e}");
+        let mut drivers = std::mem::take(&mut self.drivers);
+        let all = async {
+            for d in &mut drivers {
+                if let Err(e) = d.await {
+                    error!("session driver failed: {e}");
+                }
+            }
+        };
+        if tokio::time::timeout(SHUTDOWN_GRACE, all).await.is_err() {
+            warn!("shutdown: peers not flushed within {SHUTDOWN_GRACE:?}, closing anyway");
+            for d in &drivers {
+                d.abort();
             }
         }
-        if let Some(rt) = self.bfd_owned {
+        if let Some(rt) = self.bfd_owned.take() {
             let _ = tokio::task::spawn_blocking(move || rt.shutdown()).await;
         }
     }
 }
+
+impl Drop for Speaker {
+    /// Without [`Speaker::shutdown`]: stop accepting; every driver then sees its handles
+    /// gone and stops its session (Cease/2 without a message).
+    fn drop(&mut self) {
+        for l in &self.listeners {
+            l.abort();
+        }
+    }
+}
+
+/// The longest [`Speaker::shutdown`] waits for the NOTIFICATIONs to be written.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 fn unreachable_bfd() -> io::Result<BfdLink> {
     Err(io::Error::other("no BFD runtime"))
