@@ -53,6 +53,10 @@ check-root:
 	fi
 
 build:
+	@if ! command -v cc >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "+ apt-get install gcc libc6-dev   (the linker Rust needs)"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gcc libc6-dev; \
+	fi
 	$(call cargo,build --release $(BUILD_PKGS))
 
 demo: check-root build
