@@ -164,8 +164,8 @@ impl UpdatePacker {
             }
             let len = buf.len() as u16;
             buf[16..18].copy_from_slice(&len.to_be_bytes());
-            out.push(buf.split().freeze());
             rest = &rest[take..];
+            out.push(take_message(buf, rest.is_empty()));
         }
         Ok(())
     }
@@ -183,14 +183,20 @@ impl UpdatePacker {
         out: &mut Vec<Bytes>,
     ) -> Result<(), EncodeError> {
         let ap = self.ctx.has_add_path(family);
-        let mut head = BytesMut::new();
-        match next_hop {
-            Some(nh) => put_mp_reach_head(family, nh, &mut head),
-            None => {
-                head.put_u16(family.afi.0);
-                head.put_u8(family.safi.0);
+        // At most 2 + 1 + 1 + 32 + 1 bytes: no allocation.
+        let mut head_buf = [0u8; 40];
+        let head_len = {
+            let mut w = &mut head_buf[..];
+            match next_hop {
+                Some(nh) => put_mp_reach_head(family, nh, &mut w),
+                None => {
+                    w.put_u16(family.afi.0);
+                    w.put_u8(family.safi.0);
+                }
             }
-        }
+            40 - w.len()
+        };
+        let head = &head_buf[..head_len];
         let type_code = if next_hop.is_some() {
             attr_type::MP_REACH_NLRI
         } else {
@@ -229,15 +235,25 @@ impl UpdatePacker {
             buf.put_u8(flags);
             buf.put_u8(type_code);
             buf.put_u16((head.len() + used) as u16);
-            buf.put_slice(&head);
+            buf.put_slice(head);
             let _ = put_prefixes(buf, &rest[..take], v4, ap, true);
             buf.put_slice(block);
             let len = buf.len() as u16;
             buf[16..18].copy_from_slice(&len.to_be_bytes());
-            out.push(buf.split().freeze());
             rest = &rest[take..];
+            out.push(take_message(buf, rest.is_empty()));
         }
         Ok(())
+    }
+}
+
+/// The finished message at the start of `buf`. The last one takes the whole
+/// buffer (no shared allocation when it is the only one).
+fn take_message(buf: &mut BytesMut, last: bool) -> Bytes {
+    if last {
+        std::mem::take(buf).freeze()
+    } else {
+        buf.split().freeze()
     }
 }
 

@@ -801,7 +801,7 @@ fn put_as_path(p: &AsPath, four: bool, out: &mut BytesMut) -> Result<(), EncodeE
     Ok(())
 }
 
-fn put_next_hop(nh: &MpNextHop, out: &mut BytesMut) {
+fn put_next_hop<B: BufMut>(nh: &MpNextHop, out: &mut B) {
     out.put_u8(nh.wire_len() as u8);
     match nh {
         MpNextHop::Ipv4(a) => out.put_slice(&a.octets()),
@@ -828,7 +828,7 @@ fn put_mp_nlri(
 }
 
 /// Writes the MP_REACH value up to (not including) the NLRI.
-pub(crate) fn put_mp_reach_head(family: Family, nh: &MpNextHop, out: &mut BytesMut) {
+pub(crate) fn put_mp_reach_head<B: BufMut>(family: Family, nh: &MpNextHop, out: &mut B) {
     out.put_u16(family.afi.0);
     out.put_u8(family.safi.0);
     put_next_hop(nh, out);

@@ -243,3 +243,28 @@ fn missing_next_hop_is_an_error() {
         Ok(vec![])
     );
 }
+
+#[test]
+fn mixed_families_in_one_call() {
+    let ctx = DecodeContext::default();
+    let v4 = v4_prefixes(2000);
+    let v6 = v6_prefixes(2000);
+    let mixed: Vec<Nlri> = v4.iter().zip(&v6).flat_map(|(a, b)| [*a, *b]).collect();
+    let mut attrs = base_attrs();
+    attrs.push(PathAttribute::new(AttributeValue::NextHop(Ipv4Addr::new(
+        192, 0, 2, 1,
+    ))));
+    attrs.push(PathAttribute::new(AttributeValue::MpReach(MpReach {
+        family: Family::IPV6_UNICAST,
+        next_hop: MpNextHop::Ipv6 {
+            global: "2001:db8::1".parse().unwrap(),
+            link_local: None,
+        },
+        nlri: vec![],
+    })));
+    let packer = UpdatePacker::new(&ctx);
+    let (ann, _) = decode_all(&packer.announce(&attrs, &mixed).unwrap(), &ctx);
+    assert_eq!(ann, [v4.clone(), v6.clone()].concat());
+    let (_, wd) = decode_all(&packer.withdraw(&mixed).unwrap(), &ctx);
+    assert_eq!(wd, [v4, v6].concat());
+}
