@@ -464,3 +464,80 @@ async fn both_sides_active_resolve_the_collision_and_establish_once() {
     a.shutdown("done").await;
     b.shutdown("done").await;
 }
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn bfd_runtime(bind: Ipv4Addr, listen: u16, peer: u16) -> Arc<speakerd::bfd::BfdRuntime> {
+    let o = speakerd::bfd::BfdRuntimeOptions {
+        bind_v4: Some(bind),
+        bind_v6: None,
+        single_hop_port: listen,
+        multihop_port: free_udp_port(),
+        peer_single_hop_port: peer,
+        peer_multihop_port: free_udp_port(),
+        realtime_priority: None,
+        ..speakerd::bfd::BfdRuntimeOptions::default()
+    };
+    Arc::new(speakerd::bfd::BfdRuntime::start(o).expect("BFD runtime"))
+}
+
+#[tokio::test]
+async fn real_bfd_comes_up_with_the_session_and_peer_admin_down_keeps_it() {
+    let (pa, pb) = (free_udp_port(), free_udp_port());
+    let rt_a = bfd_runtime(Ipv4Addr::new(127, 0, 0, 1), pa, pb);
+    let rt_b = bfd_runtime(Ipv4Addr::new(127, 0, 0, 2), pb, pa);
+    let profile = "[bfd.profile.fast]\nreceive_interval = 50\ntransmit_interval = 50\n";
+    let mut ob = SpeakerOptions::default();
+    ob.bfd = Some(rt_b.clone());
+    let (b, _) = start_opts(
+        cfg(&format!(
+            "[speaker]\nasn = 64501\nrouter_id = \"192.0.2.2\"\nlisten = [\"127.0.0.2:0\"]\n{profile}[[peer]]\naddress = \"127.0.0.1\"\nasn = 64500\npassive = true\nsource = \"127.0.0.2\"\nbfd = \"fast\"\n"
+        )),
+        ob,
+    )
+    .await;
+    let port = b.local_addrs()[0].port();
+    let mut oa = SpeakerOptions::default();
+    oa.bfd = Some(rt_a.clone());
+    let (a, mut arx) = start_opts(
+        cfg(&format!(
+            "[speaker]\nasn = 64500\nrouter_id = \"192.0.2.1\"\n{profile}[[peer]]\naddress = \"127.0.0.2\"\nasn = 64501\nport = {port}\nsource = \"127.0.0.1\"\nbfd = \"fast\"\n"
+        )),
+        oa,
+    )
+    .await;
+    wait_state(&a, State::Established).await;
+    let mut w = a.handles()[0].watch();
+    let up = tokio::time::timeout(DEADLINE, w.wait_for(|s| s.bfd == Some(bfd::State::Up)))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    assert!(up, "BFD never Up: {:?}", a.peers());
+    // B's BFD stops with AdminDown (RFC 5882 §3.2: not a path failure): A's BFD goes Down
+    // but the BGP session stays.
+    let rt_b = Arc::try_unwrap(rt_b).expect("only the test holds B's BFD runtime");
+    tokio::task::spawn_blocking(move || rt_b.shutdown())
+        .await
+        .unwrap();
+    let down = tokio::time::timeout(DEADLINE, w.wait_for(|s| s.bfd == Some(bfd::State::Down)))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    assert!(down, "BFD never Down: {:?}", a.peers());
+    assert_eq!(a.peers()[0].state, State::Established, "{:?}", a.peers());
+    while let Ok(ev) = arx.try_recv() {
+        if let PeerEventKind::StateChanged { reason, .. } = &ev.kind {
+            assert_ne!(
+                *reason,
+                Reason::BfdDown,
+                "torn down on the peer's AdminDown"
+            );
+        }
+    }
+    a.shutdown("done").await;
+    b.shutdown("done").await;
+}
