@@ -461,6 +461,9 @@ pub(crate) fn put_prefixes(
     add_path: bool,
     skip_other: bool,
 ) -> Result<(), IpNet> {
+    if nlri.is_empty() {
+        return Ok(());
+    }
     let per = if v4 { 5 } else { 17 } + if add_path { 4 } else { 0 };
     let start = out.len();
     out.resize(start + nlri.len() * per, 0);

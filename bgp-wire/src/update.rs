@@ -756,6 +756,27 @@ pub(crate) fn encode_attribute(
     let start = out.len();
     let mut flags = a.flags;
     let ext = flags.contains(AttrFlags::EXTENDED_LENGTH);
+    // Fast path: fixed-size values with a one-octet length, written in one copy.
+    if !ext {
+        let (f, t) = (flags.bits(), a.type_code());
+        let fixed: Option<([u8; 7], usize)> = match &a.value {
+            AttributeValue::Origin(o) => Some(([f, t, 1, *o as u8, 0, 0, 0], 4)),
+            AttributeValue::NextHop(x) | AttributeValue::OriginatorId(x) => {
+                let o = x.octets();
+                Some(([f, t, 4, o[0], o[1], o[2], o[3]], 7))
+            }
+            AttributeValue::Med(x) | AttributeValue::LocalPref(x) => {
+                let o = x.to_be_bytes();
+                Some(([f, t, 4, o[0], o[1], o[2], o[3]], 7))
+            }
+            AttributeValue::AtomicAggregate => Some(([f, t, 0, 0, 0, 0, 0], 3)),
+            _ => None,
+        };
+        if let Some((b, n)) = fixed {
+            out.extend_from_slice(&b[..n]);
+            return Ok(());
+        }
+    }
     let hdr = [flags.bits(), a.type_code(), 0, 0];
     out.extend_from_slice(if ext { &hdr } else { &hdr[..3] });
     let vstart = out.len();
