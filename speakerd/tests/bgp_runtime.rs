@@ -541,3 +541,74 @@ async fn real_bfd_comes_up_with_the_session_and_peer_admin_down_keeps_it() {
     a.shutdown("done").await;
     b.shutdown("done").await;
 }
+
+/// A minimal OPEN (RFC 4271 §4.2): AS 64501, hold 9, id 192.0.2.2, no capabilities.
+fn open_64501() -> Vec<u8> {
+    let mut m = vec![0xff; 16];
+    m.extend_from_slice(&[0, 29, 1, 4, 0xfb, 0xf5, 0, 9, 192, 0, 2, 2, 0]);
+    m
+}
+
+fn keepalive() -> Vec<u8> {
+    let mut m = vec![0xff; 16];
+    m.extend_from_slice(&[0, 19, 4]);
+    m
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_stops_reading_cannot_block_the_session() {
+    use tokio::io::AsyncWriteExt;
+    // A fake peer: answers the OPEN, then only sends KEEPALIVEs and never reads again.
+    let l = tokio::net::TcpListener::bind("127.0.0.8:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let peer = tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf).await.unwrap(); // our OPEN
+        s.write_all(&open_64501()).await.unwrap();
+        s.write_all(&keepalive()).await.unwrap();
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            if s.write_all(&keepalive()).await.is_err() {
+                return;
+            }
+        }
+    });
+    let (a, mut rx) = start(cfg(&format!(
+        "[speaker]\nasn = 64500\nrouter_id = \"192.0.2.1\"\n[[peer]]\naddress = \"127.0.0.8\"\nasn = 64501\nport = {port}\nhold_time = 9\n"
+    )))
+    .await;
+    wait_state(&a, State::Established).await;
+    // Flood: 1 MiB batches of UPDATEs (empty ones are valid), until the peer's receive
+    // buffer, our send buffer and the write queue are full.
+    let mut eor = vec![0xff; 16];
+    eor.extend_from_slice(&[0, 23, 2, 0, 0, 0, 0]);
+    let batch = Bytes::from(eor.repeat((1 << 20) / 23));
+    let h = a.handles()[0].clone();
+    let flood = tokio::spawn(async move {
+        let mut sent = 0usize;
+        while h.send_update(batch.clone()).await.is_ok() {
+            sent += 1;
+        }
+        sent
+    });
+    // The stalled write gives up after the hold time: the session goes down (instead of
+    // waiting forever), and the flood sees NotEstablished.
+    let reason = wait_event(&mut rx, "session down", |e| match &e.kind {
+        PeerEventKind::StateChanged {
+            from: State::Established,
+            reason,
+            ..
+        } => Some(reason.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reason, Reason::ConnectionClosed);
+    let sent = tokio::time::timeout(DEADLINE, flood)
+        .await
+        .expect("flood still blocked")
+        .unwrap();
+    assert!(sent >= 4, "only {sent} MiB accepted before the stall");
+    peer.abort();
+    a.shutdown("done").await;
+}
