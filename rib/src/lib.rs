@@ -402,8 +402,9 @@ impl Rib {
 
     /// Up to `budget` bytes of UPDATEs (and End-of-RIB / refresh markers) for the
     /// peer, in order; at least one message when anything is pending, even if
-    /// it is larger than the budget. Empty when nothing is pending. Call when
-    /// the socket has room; what does not fit stays pending as dirty prefixes.
+    /// it is larger than the budget. Empty when nothing is pending (also when
+    /// [`Rib::has_pending`] said yes but the pending changes cancelled out). Call
+    /// when the socket has room; what does not fit stays pending as dirty prefixes.
     pub fn poll_updates(&mut self, id: PeerId, budget: usize) -> Vec<Bytes> {
         let mut out = Vec::new();
         let Some(i) = self.index(id) else { return out };
