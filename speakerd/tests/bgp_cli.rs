@@ -141,3 +141,24 @@ async fn sigterm_sends_administrative_shutdown_and_exits_0() {
     assert!(log.contains("Established"), "{log}");
     peer.shutdown("done").await;
 }
+
+#[test]
+fn listen_address_in_use_exits_1_before_any_session() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let f = write(&format!(
+        "[speaker]\nasn = 64511\nrouter_id = \"192.0.2.11\"\nlisten = [\"{addr}\"]\n[[peer]]\naddress = \"192.0.2.1\"\nasn = 64500\n"
+    ));
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(f.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}: Address already in use")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("connecting"), "{stderr}");
+}

@@ -111,8 +111,14 @@ impl Speaker {
         };
         let mut bound = Vec::new();
         for addr in &config.speaker.listen {
-            let l = socket::listen(*addr, &lopts)
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+            let l = socket::listen(*addr, &lopts).map_err(|e| {
+                let hint = if e.kind() == io::ErrorKind::PermissionDenied && addr.port() < 1024 {
+                    " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+                } else {
+                    ""
+                };
+                io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}{hint}"))
+            })?;
             bound.push(l);
         }
 
