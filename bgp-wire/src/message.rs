@@ -313,3 +313,49 @@ impl Framer {
         Ok(Some(self.buf.split_to(len).freeze()))
     }
 }
+
+impl std::fmt::Display for Message {
+    /// A one-line summary for logs, e.g. `UPDATE withdrawn 0, 4 attributes, NLRI 12`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Message::Open(o) => {
+                write!(
+                    f,
+                    "OPEN version {} AS {} hold {} id {} capabilities [",
+                    o.version,
+                    o.asn(),
+                    o.hold_time,
+                    o.bgp_id
+                )?;
+                for (i, c) in o.capabilities().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write!(f, "{}", c.code())?;
+                }
+                f.write_str("]")
+            }
+            Message::Update(u) => {
+                if let Some(fam) = u.is_end_of_rib() {
+                    return write!(f, "UPDATE End-of-RIB {fam}");
+                }
+                write!(
+                    f,
+                    "UPDATE withdrawn {}, {} attributes, NLRI {}",
+                    u.withdrawn_all().count(),
+                    u.attributes.len(),
+                    u.announced().count()
+                )?;
+                if !u.errors.is_empty() {
+                    write!(f, ", {} errors", u.errors.len())?;
+                }
+                Ok(())
+            }
+            Message::Notification(n) => write!(f, "NOTIFICATION {n}"),
+            Message::Keepalive => f.write_str("KEEPALIVE"),
+            Message::RouteRefresh(r) => {
+                write!(f, "ROUTE-REFRESH {} subtype {}", r.family, r.subtype)
+            }
+        }
+    }
+}

@@ -845,3 +845,33 @@ fn attribute_errors_report_attribute_type() {
     let u = decode_update(&m);
     assert_eq!(u.errors[0].type_code, attr_type::ORIGIN);
 }
+
+#[test]
+fn message_display_for_logs() {
+    assert_eq!(Message::Keepalive.to_string(), "KEEPALIVE");
+    assert_eq!(
+        Message::Update(Update::end_of_rib(Family::IPV6_UNICAST)).to_string(),
+        "UPDATE End-of-RIB ipv6-unicast"
+    );
+    let u = decode_update(&update(&[], &[origin(), as_path(), next_hop()], NLRI));
+    assert_eq!(
+        Message::Update(u).to_string(),
+        "UPDATE withdrawn 0, 3 attributes, NLRI 1"
+    );
+    let o = bgp_wire::Open::new(
+        64500,
+        90,
+        Ipv4Addr::new(192, 0, 2, 1),
+        vec![bgp_wire::Capability::RouteRefresh],
+    );
+    assert_eq!(
+        Message::Open(o).to_string(),
+        "OPEN version 4 AS 64500 hold 90 id 192.0.2.1 capabilities [2]"
+    );
+    assert_eq!(
+        Message::RouteRefresh(bgp_wire::RouteRefresh::new(Family::IPV4_UNICAST)).to_string(),
+        "ROUTE-REFRESH ipv4-unicast subtype 0"
+    );
+    let n = Message::Notification(bgp_wire::Notification::new(4, 0, Bytes::new()));
+    assert_eq!(n.to_string(), "NOTIFICATION Hold Timer Expired/subcode 0");
+}
