@@ -86,6 +86,28 @@ fn main() {
     let stats = rib.peer_stats(ids[0]).unwrap();
     assert_eq!(stats.advertised_v4, n);
 
+    // 1% of the prefixes change attribute set; time the change and its UPDATEs.
+    let changed: Vec<IpNet> = (0..n as u32)
+        .step_by(100)
+        .map(|i| IpNet::V4(Ipv4Net::new(Ipv4Addr::from(0xF000_0000 | (i << 8)), 24).unwrap()))
+        .collect();
+    let t2 = Instant::now();
+    let c = rib.announce_all(
+        Source::Api,
+        changed.iter().copied(),
+        Advertisement {
+            med: Some(7),
+            ..Advertisement::new()
+        },
+    );
+    let t_change = t2.elapsed();
+    let t3 = Instant::now();
+    let mut churn_msgs = 0;
+    for &id in &ids {
+        churn_msgs += rib.poll_updates(id, usize::MAX).len();
+    }
+    let t_churn = t3.elapsed();
+
     let per = |b: isize| b as f64 / n as f64;
     println!("prefixes: {n} IPv4 /24, one attribute set, {peers} eBGP peer(s)");
     println!(
@@ -111,6 +133,11 @@ fn main() {
     println!(
         "rib.heap_bytes(): {:.1} bytes/prefix",
         rib.heap_bytes() as f64 / n as f64
+    );
+    println!(
+        "churn: {c} prefixes changed in {:.2} ms, their {churn_msgs} UPDATEs encoded in {:.2} ms",
+        t_change.as_secs_f64() * 1e3,
+        t_churn.as_secs_f64() * 1e3
     );
     if let Some(k) = peak_rss_kib() {
         println!("peak RSS (VmHWM): {k} KiB");
