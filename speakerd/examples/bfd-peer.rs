@@ -8,10 +8,13 @@
 //!
 //! ```text
 //! ip netns exec n1 bfd-peer --peer 192.0.2.1 --interval 100 --multiplier 3 [--local A]
-//!     [--interface eth0] [--multihop] [--passive] [--seconds N] [--no-realtime]
+//!     [--interface eth0] [--multihop] [--passive] [--seconds N] [--no-realtime] [--cpu N]
 //! ```
 //!
-//! Exits after `--seconds` (default: never), sending AdminDown to every peer.
+//! `--local` once applies to every peer of its family; given as often as `--peer`, the n-th
+//! local address goes with the n-th peer. Exits after `--seconds` (default: never), sending
+//! AdminDown to every peer, and prints a last line with the runtime's counters and the
+//! timer thread's CPU time.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -20,15 +23,16 @@ use speakerd::bfd::{BfdProfile, BfdRuntime, BfdRuntimeOptions, BfdSessionSpec};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: bfd-peer --peer IP [--peer IP ...] [--local IP] [--interface IF] [--multihop] \
-         [--interval MS] [--multiplier N] [--passive] [--seconds N] [--no-realtime]"
+        "usage: bfd-peer --peer IP [--peer IP ...] [--local IP ...] [--interface IF] [--multihop] \
+         [--interval MS] [--multiplier N] [--passive] [--seconds N] [--no-realtime] [--cpu N]"
     );
     std::process::exit(2)
 }
 
 fn main() {
     let mut peers: Vec<IpAddr> = Vec::new();
-    let mut local = None;
+    let mut locals: Vec<IpAddr> = Vec::new();
+    let mut cpu = None;
     let mut interface = None;
     let mut multihop = false;
     let mut interval = 300u64;
@@ -41,7 +45,8 @@ fn main() {
         let mut val = || args.next().unwrap_or_else(|| usage());
         match a.as_str() {
             "--peer" => peers.push(val().parse().unwrap_or_else(|_| usage())),
-            "--local" => local = Some(val().parse().unwrap_or_else(|_| usage())),
+            "--local" => locals.push(val().parse().unwrap_or_else(|_| usage())),
+            "--cpu" => cpu = Some(val().parse().unwrap_or_else(|_| usage())),
             "--interface" => interface = Some(val()),
             "--multihop" => multihop = true,
             "--interval" => interval = val().parse().unwrap_or_else(|_| usage()),
@@ -57,6 +62,7 @@ fn main() {
     }
     let rt = BfdRuntime::start(BfdRuntimeOptions {
         realtime_priority: realtime.then_some(50),
+        cpu,
         ..BfdRuntimeOptions::default()
     })
     .unwrap_or_else(|e| {
@@ -72,11 +78,20 @@ fn main() {
     };
     let start = Instant::now();
     let mut sessions = Vec::new();
-    for peer in peers {
+    let paired = locals.len() == peers.len() && peers.len() > 1;
+    for (i, peer) in peers.into_iter().enumerate() {
+        let local = if paired {
+            Some(locals[i])
+        } else {
+            locals
+                .iter()
+                .copied()
+                .find(|l| l.is_ipv4() == peer.is_ipv4())
+        };
         let h = rt
             .add_session(BfdSessionSpec {
                 peer,
-                local: local.filter(|l: &IpAddr| l.is_ipv4() == peer.is_ipv4()),
+                local,
                 interface: interface.clone(),
                 multihop,
                 profile,
@@ -117,6 +132,22 @@ fn main() {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
+    let st = rt.stats();
+    let up = sessions
+        .iter()
+        .filter(|(_, _, w)| w.borrow().state == bfd::State::Up)
+        .count();
+    println!(
+        "{} stats up={up} failures={} received={} transmitted={} dropped_ttl={} \
+         dropped_unknown={} thread_cpu_ms={}",
+        start.elapsed().as_millis(),
+        st.counters.failures,
+        st.counters.received,
+        st.counters.transmitted,
+        st.counters.dropped_ttl,
+        st.counters.dropped_unknown,
+        st.thread_cpu.as_millis()
+    );
     drop(sessions);
     rt.shutdown();
 }

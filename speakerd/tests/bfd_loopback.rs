@@ -175,3 +175,54 @@ async fn a_broken_path_is_detected_as_a_failure_on_both_ends() {
     a.shutdown();
     b.shutdown();
 }
+
+#[test]
+fn packets_leave_from_a_dynamic_source_port_with_ttl_255() {
+    use nix::sys::socket::{
+        ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt,
+    };
+    use std::os::fd::AsRawFd;
+    // A plain socket plays the peer and looks at what arrives.
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    setsockopt(&peer, sockopt::Ipv4RecvTtl, &true).unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let peer_port = peer.local_addr().unwrap().port();
+    let rt = BfdRuntime::start(options(
+        (free_port(), free_port()),
+        (peer_port, free_port()),
+    ))
+    .unwrap();
+    let h = rt.add_session(spec()).unwrap();
+    let mut buf = [0u8; 128];
+    let mut cmsg = nix::cmsg_space!(libc::c_int);
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let msg = recvmsg::<SockaddrStorage>(
+        peer.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::empty(),
+    )
+    .expect("a packet from the runtime within 10 s");
+    let len = msg.bytes;
+    let from = msg.address.unwrap().as_sockaddr_in().unwrap().port();
+    let ttl = msg
+        .cmsgs()
+        .unwrap()
+        .find_map(|c| match c {
+            ControlMessageOwned::Ipv4Ttl(t) => Some(t),
+            _ => None,
+        })
+        .unwrap();
+    // RFC 5881 §4: source port in 49152..=65535; RFC 5881 §5: TTL 255.
+    assert!((49152..=65535).contains(&from), "source port {from}");
+    assert_eq!(ttl, 255);
+    let pkt = bfd::ControlPacket::decode(&buf[..len]).unwrap();
+    assert_eq!(pkt.state, State::Down);
+    assert_ne!(pkt.my_discr, 0);
+    assert_eq!(pkt.your_discr, 0);
+    // Slow rate before Up (RFC 5880 §6.8.3).
+    assert_eq!(pkt.desired_min_tx, 1_000_000);
+    drop(h);
+    rt.shutdown();
+}

@@ -178,7 +178,15 @@ pub(crate) fn tx_socket(
     let mut last = io::Error::new(io::ErrorKind::AddrInUse, "no free source port");
     for _ in 0..128 {
         let port = u16::try_from(lo + random() % span).unwrap_or(*opts.source_ports.start());
-        match s.bind(&SocketAddr::new(ip, port).into()) {
+        let addr = match ip {
+            // A link-local source needs its interface as scope.
+            IpAddr::V6(a) if a.is_unicast_link_local() => {
+                let scope = opts.interface.as_deref().map(ifindex).transpose()?;
+                SocketAddr::V6(std::net::SocketAddrV6::new(a, port, 0, scope.unwrap_or(0)))
+            }
+            _ => SocketAddr::new(ip, port),
+        };
+        match s.bind(&addr.into()) {
             Ok(()) => return Ok(s.into()),
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => last = e,
             Err(e) => return Err(e),
