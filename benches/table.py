@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 OURS = "bgp-wire"
+OPS = ("decode", "encode", "pack")
 ORDER = [OURS, "rustbgpd-wire", "netgauze-bgp-pkt", "zettabgp", "bgpkit-parser"]
 
 
@@ -26,6 +27,9 @@ def load(root):
         meta = json.loads(bench.read_text())
         est = json.loads((bench.parent / "estimates.json").read_text())["median"]
         op, _, fixture = meta["group_id"].partition("/")
+        # Only the codec groups (other benches of the crate share the criterion directory).
+        if op not in OPS or not fixture_key(fixture):
+            continue
         n = meta["throughput"]["Elements"]
         ci = est["confidence_interval"]
         results.setdefault((op, fixture), {})[meta["function_id"]] = (
@@ -39,7 +43,7 @@ def load(root):
 
 def fixture_key(f):
     fam, _, n = f.partition("/")
-    return (fam, int(n))
+    return (fam, int(n)) if fam in ("ipv4", "ipv6") and n.isdigit() else None
 
 
 def main():
@@ -59,7 +63,7 @@ def main():
     print(f"runs: {len(roots)}")
     crates = [c for c in ORDER if any(c in r for r in results.values())]
     crates += sorted({c for r in results.values() for c in r} - set(crates))
-    for op in ("decode", "encode", "pack"):
+    for op in OPS:
         fixtures = sorted({f for (o, f) in results if o == op}, key=fixture_key)
         if not fixtures:
             continue
