@@ -377,6 +377,17 @@ impl Rib {
             .is_some_and(Peer::has_pending)
     }
 
+    /// Every up peer with something to send, e.g. to wake their writers after a
+    /// change of the desired state.
+    pub fn peers_with_pending(&self) -> Vec<PeerId> {
+        self.peers
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.as_ref().is_some_and(Peer::has_pending))
+            .map(|(i, _)| PeerId(i as u32, self.generations[i]))
+            .collect()
+    }
+
     /// Counters for an up peer.
     pub fn peer_stats(&self, id: PeerId) -> Option<PeerStats> {
         let p = self.peers[self.index(id)?].as_ref()?;

@@ -141,6 +141,8 @@ pub(crate) struct PeerFam {
     pub(crate) sent: Vec<u32>,
     /// Slots changed since sent (bit per slot), mirrored by `queue`.
     dirty: Vec<u64>,
+    /// Bits set in `dirty`.
+    dirty_count: usize,
     queue: VecDeque<u32>,
     /// A whole-view pass in progress: the next slot to visit. Every slot at or
     /// after it will be (re)sent, so changes there need no dirty mark.
@@ -189,14 +191,19 @@ impl PeerFam {
         let bit = 1u64 << (slot % 64);
         if self.dirty[w] & bit == 0 {
             self.dirty[w] |= bit;
+            self.dirty_count += 1;
             self.queue.push_back(slot);
         }
     }
 
     /// Forgets a pending change (the slot is being freed).
     pub(crate) fn unmark(&mut self, slot: u32) {
-        if let Some(w) = self.dirty.get_mut(slot as usize / 64) {
-            *w &= !(1u64 << (slot % 64));
+        let bit = 1u64 << (slot % 64);
+        if let Some(w) = self.dirty.get_mut(slot as usize / 64)
+            && *w & bit != 0
+        {
+            *w &= !bit;
+            self.dirty_count -= 1;
         }
     }
 
@@ -205,6 +212,7 @@ impl PeerFam {
         self.scan = Some(0);
         self.queue.clear();
         self.dirty.clear();
+        self.dirty_count = 0;
     }
 
     fn pending(&self) -> bool {
@@ -213,7 +221,7 @@ impl PeerFam {
                 || self.borr_pending
                 || self.eorr_pending
                 || self.eor_pending
-                || self.queue.iter().any(|&s| self.is_dirty(s)))
+                || self.dirty_count > 0)
     }
 
     fn heap_bytes(&self) -> usize {

@@ -155,7 +155,11 @@ proptest! {
                 }
                 Op::Poll(i, budget) => {
                     if let Some((id, m)) = &mut up[i] {
+                        let pending = rib.has_pending(*id);
+                        prop_assert_eq!(pending, rib.peers_with_pending().contains(id));
                         let msgs = rib.poll_updates(*id, budget);
+                        // Nothing hidden: a peer without pending work sends nothing.
+                        prop_assert!(pending || msgs.is_empty());
                         let total: usize = msgs.iter().map(|b| b.len()).sum();
                         prop_assert!(total <= budget || msgs.len() == 1);
                         m.apply(&msgs, &exports[i]);

@@ -802,3 +802,30 @@ fn add_path_send_uses_path_ids() {
     };
     assert_eq!(u.withdrawn[0].path_id, Some(1));
 }
+
+#[test]
+fn peers_with_pending_lists_who_to_wake() {
+    let mut rib = Rib::new();
+    let mut a = ebgp();
+    a.name = "a".into();
+    let mut b = ibgp();
+    b.name = "b".into();
+    let (ia, _) = sync(&mut rib, &a);
+    let (ib, _) = sync(&mut rib, &b);
+    assert!(rib.peers_with_pending().is_empty());
+    rib.announce(Source::Api, p("203.0.113.0/24"), Advertisement::new());
+    assert_eq!(rib.peers_with_pending(), vec![ia, ib]);
+    drain(&mut rib, ia, usize::MAX);
+    assert_eq!(rib.peers_with_pending(), vec![ib]);
+    // Announced and withdrawn again before b polled: still marked, but nothing to send.
+    rib.withdraw(Source::Api, p("203.0.113.0/24"));
+    let stats = rib.peer_stats(ib).unwrap();
+    assert!(stats.pending);
+    assert_eq!(stats.advertised_v4, 0);
+    let mut mb = Model::default();
+    mb.apply(&drain(&mut rib, ib, usize::MAX), &b);
+    assert!(mb.routes.is_empty() && mb.messages == 0);
+    assert_eq!(rib.peers_with_pending(), vec![ia]);
+    rib.peer_down(ia);
+    assert!(rib.peers_with_pending().is_empty());
+}
