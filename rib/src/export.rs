@@ -69,7 +69,8 @@ impl PeerExport {
 
     /// From what the OPEN exchange settled and the session's local address.
     /// `link_local_v6` is our link-local address when the peer is on the same
-    /// link (else `None`). RFC 8950 extended next hop for IPv4 is on when both
+    /// link (else `None`); a session between link-local addresses then sends
+    /// the link-local address alone as next hop. RFC 8950 extended next hop for IPv4 is on when both
     /// OPENs carry the IPv4-unicast-over-IPv6 entry.
     pub fn from_negotiated(
         name: impl Into<String>,
@@ -90,6 +91,8 @@ impl PeerExport {
             IpAddr::V4(a) => (Some(a), None),
             IpAddr::V6(a) => match a.to_ipv4_mapped() {
                 Some(v4) => (Some(v4), None),
+                // A session over link-local addresses has no global address of ours.
+                None if a.is_unicast_link_local() => (None, None),
                 None => (None, Some(a)),
             },
         };

@@ -780,6 +780,22 @@ fn from_negotiated_reads_the_session() {
     n2.peer_open = Open::new(REMOTE, 90, v4("192.0.2.2"), vec![]);
     let e2 = PeerExport::from_negotiated("r1", LOCAL, &n2, IpAddr::V4(v4("192.0.2.1")), None);
     assert!(!e2.extended_nexthop_ipv4, "needs both sides");
+    // Session between link-local addresses: the link-local is the next hop.
+    let e3 = PeerExport::from_negotiated(
+        "r1",
+        LOCAL,
+        &n2,
+        IpAddr::V6(v6("fe80::1")),
+        Some(v6("fe80::1")),
+    );
+    assert_eq!(e3.local_v6, None);
+    let mut rib = Rib::new();
+    rib.announce(Source::Api, p("2001:db8:5::/48"), Advertisement::new());
+    let (_, m) = sync(&mut rib, &e3);
+    assert!(has(&attrs_of(&m, "2001:db8:5::/48"), |v| matches!(
+        v,
+        AttributeValue::MpReach(r) if r.next_hop == MpNextHop::Ipv6 { global: v6("fe80::1"), link_local: None }
+    )));
     assert_eq!(e2.local_v4, Some(v4("192.0.2.1")));
 }
 
