@@ -39,6 +39,18 @@
 //! * **Prefixes are normalised**: host bits are cleared (`192.0.2.7/24` is
 //!   `192.0.2.0/24`).
 //!
+//! # How the runtime drives it
+//!
+//! | event | call |
+//! | --- | --- |
+//! | configuration loaded or reloaded | [`Rib::set`]`(Source::Config, routes)` |
+//! | API request | [`Rib::announce`] / [`Rib::withdraw`] / [`Rib::set`] with [`Source::Api`] |
+//! | session Established | [`Rib::peer_up`]`(`[`PeerExport::from_negotiated`]`(..))`, keep the [`PeerId`] |
+//! | after any change | wake the writers of [`Rib::peers_with_pending`] |
+//! | socket writable and [`Rib::has_pending`] | write [`Rib::poll_updates`]`(id, room)`, in order |
+//! | ROUTE-REFRESH received (subtype 0) | [`Rib::route_refresh`]`(id, family)` |
+//! | session left Established | [`Rib::peer_down`]`(id)` |
+//!
 //! # Example
 //!
 //! ```
