@@ -845,3 +845,45 @@ fn peers_with_pending_lists_who_to_wake() {
     rib.peer_down(ia);
     assert!(rib.peers_with_pending().is_empty());
 }
+
+#[test]
+fn set_later_pair_wins_and_announce_many_counts_changes() {
+    let mut rib = Rib::new();
+    let med = |m| Advertisement {
+        med: Some(m),
+        ..Advertisement::new()
+    };
+    let n = rib.set(
+        Source::Api,
+        vec![
+            (p("203.0.113.0/24"), med(1)),
+            (p("2001:db8:7::/48"), med(1)),
+            (p("203.0.113.0/24"), med(2)),
+        ],
+    );
+    assert_eq!(n, 3, "three entry changes (one prefix changed twice)");
+    assert_eq!(rib.len(), 2);
+    assert_eq!(rib.desired(p("203.0.113.0/24")).unwrap().med, Some(2));
+    let n = rib.announce_many(
+        Source::Api,
+        vec![
+            (p("203.0.113.0/24"), med(2)),
+            (p("198.51.100.0/24"), med(2)),
+        ],
+    );
+    assert_eq!(n, 1, "only the new prefix changed");
+    assert_eq!(
+        rib.withdraw_many(Source::Api, [p("198.51.100.0/24"), p("192.0.2.0/24")]),
+        1
+    );
+    // Replace-all with a subset: the rest is withdrawn, from the peer too.
+    let e = dual(ebgp());
+    let (id, mut m) = sync(&mut rib, &e);
+    assert_eq!(m.routes.len(), 2);
+    rib.set(Source::Api, vec![(p("2001:db8:7::/48"), med(1))]);
+    m.apply(&drain(&mut rib, id, usize::MAX), &e);
+    assert_eq!(
+        m.routes.keys().copied().collect::<Vec<_>>(),
+        vec![p("2001:db8:7::/48")]
+    );
+}
