@@ -69,7 +69,9 @@ impl PeerSelection {
 ///
 /// Two advertisements that differ only in the order or repetition of
 /// communities or peer names are the same (the set is normalised when
-/// announced).
+/// announced). An attribute set too large for one UPDATE with one prefix
+/// under a peer's maximum message size (thousands of communities) is not sent
+/// to that peer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Advertisement {
     /// The next hop (self by default).

@@ -887,3 +887,24 @@ fn set_later_pair_wins_and_announce_many_counts_changes() {
         vec![p("2001:db8:7::/48")]
     );
 }
+
+#[test]
+fn attribute_set_too_large_for_a_message_is_not_sent() {
+    let mut rib = Rib::new();
+    let huge = Advertisement {
+        communities: (0..1100u16).map(|i| Community::new(64500, i)).collect(),
+        ..Advertisement::new()
+    };
+    rib.announce(Source::Api, p("203.0.113.0/24"), huge);
+    rib.announce(Source::Api, p("198.51.100.0/24"), Advertisement::new());
+    // 4400 bytes of communities: too large for 4096, fine with extended messages.
+    let (_, m) = sync(&mut rib, &ebgp());
+    assert_eq!(
+        m.routes.keys().copied().collect::<Vec<_>>(),
+        vec![p("198.51.100.0/24")]
+    );
+    let mut big = ebgp();
+    big.max_message_len = 65535;
+    let (_, m) = sync(&mut rib, &big);
+    assert_eq!(m.routes.len(), 2);
+}
