@@ -35,13 +35,18 @@ step "cargo fmt"
 cargo fmt --all --check
 
 step "cargo clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 step "cargo test"
-cargo test --workspace --locked
+cargo test --workspace --all-features --locked --exclude interop
+
+# The interop tests start real daemons in network namespaces and measure failover times:
+# one at a time, so they do not compete for the two cores with each other.
+step "interop tests (real FRR, BIRD, GoBGP, ExaBGP peers; need root)"
+cargo test -p interop --all-features --locked -- --test-threads=1
 
 step "cargo doc"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --locked
 
 if [ "$FUZZ_SECONDS" != 0 ] && [ -d fuzz ]; then
   step "fuzz: clippy"
