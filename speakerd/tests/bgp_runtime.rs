@@ -345,10 +345,11 @@ async fn bfd_down_tears_the_session_down_and_holds_it_until_up() {
         _ => None,
     })
     .await;
-    // Held down: A stays Idle while BFD is down, far past the 1 s backoff (virtual time).
+    // Held down: A stays Idle while BFD is down, past the 1 s backoff (virtual time), up to
+    // BFD_HOLD_DOWN_MAX.
     let mut w = a.handles()[0].watch();
     let moved = tokio::time::timeout(
-        Duration::from_secs(60),
+        speakerd::bgp::BFD_HOLD_DOWN_MAX - Duration::from_millis(100),
         w.wait_for(|s| s.state != State::Idle),
     )
     .await
@@ -363,6 +364,36 @@ async fn bfd_down_tears_the_session_down_and_holds_it_until_up() {
     });
     wait_state(&a, State::Established).await;
     assert_eq!(a.peers()[0].counters.established_transitions, 2);
+    // A second failure, and BFD stays down (a peer that runs BFD only while BGP is up, like
+    // FRR's dynamic neighbours): after BFD_HOLD_DOWN_MAX the session tries anyway.
+    tx.send_replace(BfdStatus {
+        state: bfd::State::Down,
+        down_count: 2,
+        ..BfdStatus::default()
+    });
+    let down_at = wait_event(&mut arx, "A down for BFD again", |e| match &e.kind {
+        PeerEventKind::StateChanged {
+            reason: Reason::BfdDown,
+            ..
+        } => Some(e.at),
+        _ => None,
+    })
+    .await;
+    let back_at = wait_event(&mut arx, "A Established again", |e| match &e.kind {
+        PeerEventKind::StateChanged {
+            to: State::Established,
+            ..
+        } => Some(e.at),
+        _ => None,
+    })
+    .await;
+    assert!(
+        back_at - down_at >= speakerd::bgp::BFD_HOLD_DOWN_MAX,
+        "back after {:?}",
+        back_at - down_at
+    );
+    assert_eq!(a.peers()[0].bfd, Some(bfd::State::Down));
+    assert_eq!(a.peers()[0].counters.established_transitions, 3);
     a.shutdown("done").await;
     b.shutdown("done").await;
 }

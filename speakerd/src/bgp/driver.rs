@@ -27,6 +27,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, info, warn};
 
 use super::bfd_link::{BfdLink, BfdTracker, BfdVerdict};
+use super::export::ExportLink;
 use super::socket::{self, SocketOpts};
 use crate::bfd::BfdStatus;
 use crate::clock::Clock;
@@ -35,6 +36,13 @@ use crate::config::PeerConfig;
 /// Bytes queued for writing above which the driver stops taking UPDATEs from
 /// [`PeerHandle::send_update`] until the writer catches up.
 pub const HIGH_WATER: usize = 4 << 20;
+
+/// The longest a session is held down after a BFD failure while BFD stays down. A peer that
+/// runs BFD only while the BGP session exists (FRR dynamic neighbours, `bgp listen range`,
+/// delete the neighbour and its BFD session when BGP goes down) would otherwise never come
+/// back: its BFD needs our BGP, our BGP would wait for its BFD. RFC 5882 §3.2's "do not flap"
+/// is kept for the common case (BFD back Up releases at once) and by the backoff.
+pub const BFD_HOLD_DOWN_MAX: Duration = Duration::from_secs(5);
 
 /// How long a closed connection waits for the peer to close its side after our FIN (so the
 /// last NOTIFICATION is read, not reset).
@@ -201,6 +209,7 @@ pub(crate) struct DriverSpec {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) events: broadcast::Sender<PeerEvent>,
     pub(crate) bfd: Option<BfdLink>,
+    pub(crate) export: ExportLink,
 }
 
 struct Driver {
@@ -222,6 +231,7 @@ struct Driver {
     events: broadcast::Sender<PeerEvent>,
     bfd_state: Option<::bfd::State>,
     negotiated: Option<Arc<Negotiated>>,
+    export: ExportLink,
 }
 
 /// Spawns the driver task of one peer; returns its handle and join handle.
@@ -233,6 +243,7 @@ pub(crate) fn spawn(spec: DriverSpec) -> (PeerHandle, JoinHandle<()>) {
         clock,
         events,
         bfd,
+        export,
     } = spec;
     let name: Arc<str> = Arc::from(peer.name.as_str());
     let initial = PeerStatus {
@@ -274,6 +285,7 @@ pub(crate) fn spawn(spec: DriverSpec) -> (PeerHandle, JoinHandle<()>) {
         events,
         bfd_state: None,
         negotiated: None,
+        export,
     };
     let handle = PeerHandle {
         name,
@@ -315,12 +327,17 @@ impl Driver {
         let sleep = tokio::time::sleep(Duration::from_secs(3600));
         tokio::pin!(sleep);
         let mut armed: Option<Instant> = None;
+        // End of the BFD hold-down (see BFD_HOLD_DOWN_MAX); shares the one sleep.
+        let mut bfd_release: Option<Instant> = None;
         loop {
             self.drain_actions();
             self.publish();
             while self.writers.try_join_next().is_some() {}
             // One sleep per session, reset only when the session's deadline changes.
-            let next = self.session.poll_timeout();
+            let next = match (self.session.poll_timeout(), bfd_release) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             if next != armed {
                 armed = next;
                 if let Some(t) = next {
@@ -357,24 +374,36 @@ impl Driver {
                             // RFC 5882 §3.2: take the session down, do not re-establish while BFD is down.
                             self.session.handle_bfd_down(now);
                             self.session.set_hold_down(now, true);
+                            bfd_release = Some(now + BFD_HOLD_DOWN_MAX);
                         }
                         BfdVerdict::Flapped => {
                             info!(peer = %self.name, "BFD flapped: session down");
                             self.session.handle_bfd_down(now);
                             self.session.set_hold_down(now, false);
+                            bfd_release = None;
                         }
-                        BfdVerdict::Up => self.session.set_hold_down(now, false),
+                        BfdVerdict::Up => {
+                            self.session.set_hold_down(now, false);
+                            bfd_release = None;
+                        }
                     }
                 }
                 _ = &mut sleep, if armed.is_some() => {
                     armed = None;
-                    self.session.handle_timeout(self.clock.now());
+                    let now = self.clock.now();
+                    if bfd_release.is_some_and(|t| t <= now) {
+                        bfd_release = None;
+                        info!(peer = %self.name, "BFD still down after {BFD_HOLD_DOWN_MAX:?}: trying BGP anyway");
+                        self.session.set_hold_down(now, false);
+                    }
+                    self.session.handle_timeout(now);
                 }
                 Some((bytes, reply)) = upd_rx.recv(), if room => {
                     let r = self.session.send_update(self.clock.now(), bytes);
                     let _ = reply.send(r);
                 }
                 _ = self.drained.notified(), if !room => {}
+                _ = self.export.wake.notified(), if room && self.export.is_up() => self.pump_rib(),
             }
         }
         // Shutting down: send what handle_stop queued (NOTIFICATIONs), close, wait for the
@@ -472,6 +501,9 @@ impl Driver {
                     } else {
                         debug!(peer = %self.name, "{from} -> {to}: {reason}");
                     }
+                    if from == State::Established {
+                        self.export.down();
+                    }
                     self.event(PeerEventKind::StateChanged { from, to, reason });
                 }
                 Action::Established(n) => {
@@ -483,15 +515,47 @@ impl Driver {
                         "established"
                     );
                     self.negotiated = Some(n.clone());
+                    let local =
+                        self.session
+                            .established_conn()
+                            .and_then(|c| match self.slots.get(&c) {
+                                Some(Slot::Open { addrs, .. }) => addrs.map(|a| a.0),
+                                _ => None,
+                            });
+                    self.export.up(&self.name, &n, local);
                     self.event(PeerEventKind::Established(n));
                 }
                 Action::Update(u) => self.event(PeerEventKind::Update(Arc::from(u))),
                 Action::EndOfRib(f) => self.event(PeerEventKind::EndOfRib(f)),
                 Action::RouteRefresh { family, subtype } => {
+                    self.export.refresh(family, subtype);
                     self.event(PeerEventKind::RouteRefresh { family, subtype })
                 }
             }
         }
+    }
+
+    /// Moves UPDATEs from the rib to the connection while its write queue is below
+    /// [`HIGH_WATER`]; the rest stays in the rib's dirty set (no queue of messages grows).
+    fn pump_rib(&mut self) {
+        loop {
+            let queued = self.queued.load(Ordering::Acquire);
+            if queued >= HIGH_WATER {
+                break;
+            }
+            let Some(bytes) = self.export.poll(HIGH_WATER - queued) else {
+                return;
+            };
+            if let Err(e) = self.session.send_update(self.clock.now(), bytes) {
+                debug!(peer = %self.name, "rib UPDATE not sent: {e:?}");
+                return;
+            }
+            self.drain_actions();
+            if !self.export.is_up() {
+                return;
+            }
+        }
+        self.export.rearm();
     }
 
     fn inbound(&mut self, stream: TcpStream) {

@@ -14,6 +14,7 @@ use tracing::{error, info, warn};
 
 use super::bfd_link::{BfdLink, BfdProvider};
 use super::driver::{self, Command, DriverSpec, PeerEvent, PeerHandle, PeerStatus};
+use super::export::{ExportLink, Exports};
 use super::socket;
 use crate::bfd::{BfdRuntime, BfdRuntimeOptions, BfdSessionSpec};
 use crate::clock::{Clock, TokioClock};
@@ -63,6 +64,8 @@ pub struct Speaker {
     local_addrs: Vec<SocketAddr>,
     events: broadcast::Sender<PeerEvent>,
     bfd_owned: Option<BfdRuntime>,
+    /// The rib (announce path): see `export.rs`.
+    pub(super) exports: Arc<Exports>,
 }
 
 impl std::fmt::Debug for Speaker {
@@ -80,6 +83,7 @@ pub fn session_config(cfg: &Config, p: &PeerConfig) -> SessionConfig {
     s.hold_time = p.hold_time;
     s.keepalive = p.keepalive;
     s.passive = p.passive;
+    s.extended_message = p.extended_message;
     s.families = p.families.clone();
     s.connect_retry = p.connect_retry;
     s.connect_timeout = p.connect_timeout;
@@ -133,9 +137,15 @@ impl Speaker {
             None => None,
         };
 
+        let wakes: Vec<Arc<tokio::sync::Notify>> = config
+            .peers
+            .iter()
+            .map(|_| Arc::new(tokio::sync::Notify::new()))
+            .collect();
+        let exports = Arc::new(Exports::new(&config.announce, wakes.clone()));
         let mut handles = Vec::new();
         let mut drivers = Vec::new();
-        for p in &config.peers {
+        for (p, wake) in config.peers.iter().zip(wakes) {
             let bfd = match &p.bfd {
                 Some(name) => {
                     let profile = config.bfd_profiles.get(name).copied().ok_or_else(|| {
@@ -168,6 +178,7 @@ impl Speaker {
                 clock: clock.clone(),
                 events: events.clone(),
                 bfd,
+                export: ExportLink::new(exports.clone(), wake, config.speaker.asn),
             });
             handles.push(h);
             drivers.push(j);
@@ -191,6 +202,7 @@ impl Speaker {
             local_addrs,
             events,
             bfd_owned,
+            exports,
         })
     }
 
