@@ -45,6 +45,8 @@ pub struct Config {
     pub bfd_profiles: BTreeMap<String, BfdProfile>,
     /// `[[peer]]` tables, in file order.
     pub peers: Vec<PeerConfig>,
+    /// `[[announce]]` tables, in file order (see [`crate::announce`] for the syntax).
+    pub announce: Vec<crate::announce::Announcement>,
 }
 
 /// `[speaker]`: this speaker's identity and listening addresses.
@@ -90,6 +92,9 @@ pub struct PeerConfig {
     pub families: Vec<Family>,
     /// BFD profile name: the peer gets a BFD session with it.
     pub bfd: Option<String>,
+    /// Offer RFC 8654 extended messages (UPDATEs up to 65535 bytes; default true). With
+    /// `false` every message stays within 4096 bytes.
+    pub extended_message: bool,
     /// Connect retry / automatic restart backoff (not a TOML key; library users may set it).
     pub connect_retry: Backoff,
     /// How long a TCP connect may take (not a TOML key; default 30 s).
@@ -107,6 +112,7 @@ impl PeerConfig {
             source: None,
             hold_time: 90,
             keepalive: None,
+            extended_message: true,
             passive: false,
             ebgp_multihop: None,
             ttl_security: false,
@@ -280,6 +286,8 @@ struct RawConfig {
     bfd: RawBfd,
     #[serde(default)]
     peer: Vec<RawPeer>,
+    #[serde(default)]
+    announce: Vec<crate::announce::RawAnnounce>,
 }
 
 #[derive(Deserialize)]
@@ -319,6 +327,7 @@ struct RawPeer {
     hold_time: Option<Spanned<i64>>,
     keepalive: Option<Spanned<i64>>,
     passive: Option<bool>,
+    extended_message: Option<bool>,
     ebgp_multihop: Option<Spanned<i64>>,
     ttl_security: Option<Spanned<bool>>,
     password: Option<Spanned<String>>,
@@ -529,6 +538,7 @@ impl Validator<'_> {
                 }
             }
             p.passive = rp.passive.unwrap_or(false);
+            p.extended_message = rp.extended_message.unwrap_or(true);
             if let Some(t) = &rp.ttl_security {
                 p.ttl_security = *t.get_ref();
             }
@@ -613,6 +623,27 @@ impl Validator<'_> {
             }
             peers.push(p);
         }
+        let text = self.text;
+        let mut errs = Vec::new();
+        let announce = crate::announce::validate(
+            &raw.announce,
+            &peers,
+            &|at| line_col(text, at).0,
+            &mut |at, message, hint| {
+                let (line, col) = line_col(text, at);
+                errs.push(ConfigError {
+                    file: String::new(),
+                    line,
+                    col,
+                    message,
+                    hint: hint.map(str::to_string),
+                })
+            },
+        );
+        for mut e in errs {
+            e.file = self.file.to_string();
+            self.errors.push(e);
+        }
         Config {
             speaker: SpeakerConfig {
                 asn,
@@ -621,6 +652,7 @@ impl Validator<'_> {
             },
             bfd_profiles,
             peers,
+            announce,
         }
     }
 }

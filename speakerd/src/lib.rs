@@ -12,6 +12,7 @@
 //! * [`clock`]: the one clock, behind a trait.
 #![deny(unsafe_code)]
 
+pub mod announce;
 pub mod bfd;
 pub mod bgp;
 pub mod clock;
