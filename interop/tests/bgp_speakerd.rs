@@ -327,6 +327,7 @@ fn md5_and_gtsm_with_frr_and_bird_and_wrong_password_never_establishes() {
             ("frr", &["192.0.2.1/24"]),
             ("bird", &["192.0.2.2/24"]),
             ("bird2", &["192.0.2.3/24"]),
+            ("frr2", &["192.0.2.4/24"]),
         ])
         .unwrap();
     let ns = |i: usize| seg.nodes[i].ns.clone();
@@ -349,9 +350,13 @@ fn md5_and_gtsm_with_frr_and_bird_and_wrong_password_never_establishes() {
             .password("other"),
     );
     let cap = tcpdump(&mut lab, &ns(1), &seg.nodes[1].port.ifname);
+    // A second FRR, active, with another password (speakerd passive towards it).
+    let frr2_cfg = FrrConfig::new(64504, "192.0.2.4")
+        .neighbor(Neighbor::new("192.0.2.11", 64511).password("other"));
     let frr = Frr::start(&mut lab, &ns(1), &frr_cfg).unwrap();
     let bird = Bird::start(&mut lab, &ns(2), &bird_cfg).unwrap();
     let bird2 = Bird::start(&mut lab, &ns(3), &bird2_cfg).unwrap();
+    let frr2 = Frr::start(&mut lab, &ns(4), &frr2_cfg).unwrap();
     let sd = Speakerd::start(
         &mut lab,
         &ns(0),
@@ -377,15 +382,23 @@ address = "192.0.2.3"
 asn = 64503
 password = "s3cret"
 hold_time = 3
+[[peer]]
+name = "frr2"
+address = "192.0.2.4"
+asn = 64504
+passive = true
+password = "s3cret"
+hold_time = 3
 "#,
         ),
     );
     let view = || {
         format!(
-            "{}\n\n{}\n\n{}\n\n{}",
+            "{}\n\n{}\n\n{}\n\n{}\n\n{}",
             frr.view(),
             bird.view(),
             bird2.view(),
+            frr2.view(),
             sd.view()
         )
     };
@@ -430,6 +443,13 @@ hold_time = 3
             view()
         );
         assert_eq!(sd.count("bird2", "-> Established"), 0, "{}", view());
+        assert_ne!(
+            frr2.neighbor_state("192.0.2.11").unwrap_or_default(),
+            "Established",
+            "frr2 established with a wrong password\n{}",
+            view()
+        );
+        assert_eq!(sd.count("frr2", "-> Established"), 0, "{}", view());
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(
