@@ -643,3 +643,60 @@ async fn a_peer_that_stops_reading_cannot_block_the_session() {
     peer.abort();
     a.shutdown("done").await;
 }
+
+#[tokio::test]
+async fn stop_start_and_reset_through_the_handle() {
+    let (a, b, _arx, mut brx) = established_pair("", "").await;
+    let h = a.handles()[0].clone();
+    h.reset(Some("config changed".into()));
+    let n = wait_event(&mut brx, "Cease/4 at B", |e| match &e.kind {
+        PeerEventKind::StateChanged {
+            reason: Reason::NotificationReceived(n),
+            ..
+        } => Some(n.clone()),
+        _ => None,
+    })
+    .await;
+    // RFC 4486 / RFC 9003: Cease, Administrative Reset, with the message.
+    assert_eq!((n.code, n.subcode), (6, 4));
+    assert_eq!(n.shutdown_message().as_deref(), Some("config changed"));
+    // It comes back by itself.
+    let mut w = h.watch();
+    let up = tokio::time::timeout(
+        DEADLINE,
+        w.wait_for(|s| s.state == State::Established && s.counters.established_transitions == 2),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    assert!(up, "not re-established after reset: {:?}", a.peers());
+    // Stop: down until start.
+    h.stop(Some("maintenance".into()));
+    let n = wait_event(&mut brx, "Cease/2 at B", |e| match &e.kind {
+        PeerEventKind::StateChanged {
+            reason: Reason::NotificationReceived(n),
+            ..
+        } => Some(n.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!((n.code, n.subcode), (6, 2));
+    assert_eq!(n.shutdown_message().as_deref(), Some("maintenance"));
+    let idle = tokio::time::timeout(DEADLINE, w.wait_for(|s| s.state == State::Idle))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    assert!(idle, "{:?}", a.peers());
+    assert_eq!(
+        h.send_update(Bytes::from_static(&[0; 4])).await,
+        Err(bgp_fsm::SendError::NotEstablished)
+    );
+    h.start();
+    let up = tokio::time::timeout(
+        DEADLINE,
+        w.wait_for(|s| s.state == State::Established && s.counters.established_transitions == 3),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    assert!(up, "not re-established after start: {:?}", a.peers());
+    a.shutdown("done").await;
+    b.shutdown("done").await;
+}

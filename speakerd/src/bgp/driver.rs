@@ -120,6 +120,7 @@ pub(crate) enum Command {
     Inbound(TcpStream),
     Start,
     Stop(Option<String>),
+    Reset(Option<String>),
     Shutdown(Option<String>),
 }
 
@@ -179,6 +180,12 @@ impl PeerHandle {
     /// down until [`PeerHandle::start`].
     pub fn stop(&self, message: Option<String>) {
         let _ = self.cmd.send(Command::Stop(message));
+    }
+
+    /// Resets the session ("clear bgp"): Cease / Administrative Reset with `message`
+    /// (RFC 9003), then it starts again after the initial backoff delay.
+    pub fn reset(&self, message: Option<String>) {
+        let _ = self.cmd.send(Command::Reset(message));
     }
 
     pub(crate) fn command(&self, c: Command) -> bool {
@@ -353,6 +360,7 @@ impl Driver {
                         Some(Command::Inbound(s)) => self.inbound(s),
                         Some(Command::Start) => self.session.handle_start(now),
                         Some(Command::Stop(m)) => self.session.handle_stop(now, m),
+                        Some(Command::Reset(m)) => self.session.handle_reset(now, m),
                         Some(Command::Shutdown(m)) => {
                             self.session.handle_stop(now, m);
                             break;
