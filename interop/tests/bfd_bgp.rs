@@ -1,18 +1,18 @@
 //! The BFD ↔ BGP coupling end to end, in the topology of interop-lab.md: an FRR router
-//! (zebra + bfdd + bgpd, dynamic neighbours with `bfd`, 3 × 100 ms) and three speakerd nodes
+//! (zebra + bfdd + bgpd, neighbours with `bfd`, 3 × 100 ms) and three speakerd nodes
 //! (`bfd = "fast"`, 3 × 100 ms) behind a bridge in its own namespace.
 //!
 //! All three BGP sessions and BFD sessions come up; n1's bridge port going down takes its BFD
 //! session down on both ends, FRR drops the BGP neighbour and speakerd n1 tears its session
 //! down for BFD (RFC 5882 §3.2) while n2 and n3 are untouched; the port coming back brings
 //! BFD and then BGP back; five times, printing the median time from port down until the
-//! router dropped the neighbour. The same scene with BIRD nodes gives the reference figure. Skips without root or FRR unless `SPEAKERD_INTEROP=require`.
+//! router dropped the neighbour. The same scene with BIRD nodes gives the reference figure.
+//! Skips without root or FRR unless `SPEAKERD_INTEROP=require`.
 //!
-//! The router has configured neighbours. With a listen range (dynamic neighbours) FRR
-//! removes n1's neighbour and its BFD session when BGP drops; speakerd then holds its BGP
-//! session down until a BFD Up that never comes (seen on FRR 8.4: n1 stays down after its
-//! port is back). That needs a bound on speakerd's hold-down (runtime's driver), not a BFD
-//! change.
+//! The router has configured neighbours here. With a listen range (dynamic neighbours, the
+//! demo scene) FRR removes n1's neighbour and its BFD session when BGP drops, so BFD cannot
+//! come Up before BGP does; speakerd's hold-down is bounded (`BFD_HOLD_DOWN_MAX`) for that
+//! case, which the demo scene (`interop/src/bin/demo.rs`) exercises.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -140,9 +140,8 @@ fn scene(speakerd: bool) -> Option<Vec<Duration>> {
             ("n3", &["192.0.2.13/24"]),
         ])
         .unwrap();
-    // Configured neighbours, not a listen range: FRR deletes a dynamic neighbour (and with it
-    // its BFD session) when the session drops, and then nothing can bring BFD back up while
-    // speakerd holds BGP down until BFD is Up (see the module docs).
+    // Configured neighbours: FRR keeps their BFD sessions while BGP is down (see the module
+    // docs for dynamic neighbours).
     let mut router_cfg = FrrConfig::new(64500, "192.0.2.1")
         .with_bfd(BfdTimers::default())
         .maximum_paths(8);
