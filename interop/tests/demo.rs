@@ -1,5 +1,6 @@
 //! The demo (`make demo`, docs/DEMO.md) in CI mode, once with each router: one ECMP route
-//! through three nodes, BFD failover, recovery, clean stop, cleanup. The demo
+//! through three speakerd nodes, BFD failover, recovery, clean stop, cleanup (and once with
+//! BIRD on the nodes, the demo's comparison mode). The demo
 //! binary checks each step itself (`--ci`) and exits non-zero with the router's view when
 //! one fails; this test runs it and adds that nothing it created is left behind.
 //!
@@ -77,16 +78,18 @@ fn run_demo(router: &str, nodes: &str) {
     );
 }
 
-// PENDING: the speakerd variants (`run_demo("frr", "speakerd")`, `run_demo("bird",
-// "speakerd")`) wait for speakerd's `[[announce]]` table; until then the demo's CI run uses
-// BIRD on the nodes (the same scene, the same checks).
-
 #[test]
-fn demo_with_frr_router_and_bird_nodes() {
-    run_demo("frr", "bird");
+fn demo_with_frr_router_and_speakerd_nodes() {
+    run_demo("frr", "speakerd");
 }
 
 #[test]
-fn demo_with_bird_router_and_bird_nodes() {
-    run_demo("bird", "bird");
+fn demo_with_bird_router_and_speakerd_nodes() {
+    run_demo("bird", "speakerd");
+}
+
+/// The comparison run (`--nodes bird`) keeps working too.
+#[test]
+fn demo_with_frr_router_and_bird_nodes() {
+    run_demo("frr", "bird");
 }
