@@ -47,6 +47,16 @@ pub struct Config {
     pub peers: Vec<PeerConfig>,
     /// `[[announce]]` tables, in file order (see [`crate::announce`] for the syntax).
     pub announce: Vec<crate::announce::Announcement>,
+    /// `[api]`: the local API socket (off when absent).
+    pub api: ApiConfig,
+}
+
+/// `[api]`: where the local API listens (see [`crate::api`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ApiConfig {
+    /// The Unix socket path (`socket = "/run/speakerd/speakerd.sock"`); no API when `None`.
+    pub socket: Option<std::path::PathBuf>,
 }
 
 /// `[speaker]`: this speaker's identity and listening addresses.
@@ -92,6 +102,9 @@ pub struct PeerConfig {
     pub families: Vec<Family>,
     /// BFD profile name: the peer gets a BFD session with it.
     pub bfd: Option<String>,
+    /// Keep the routes this peer sends us (Adj-RIB-In), for the API's `routes --received`
+    /// and `watch` (default false: received routes are counted, not stored).
+    pub keep_received: bool,
     /// Offer RFC 8654 extended messages (UPDATEs up to 65535 bytes; default true). With
     /// `false` every message stays within 4096 bytes.
     pub extended_message: bool,
@@ -119,6 +132,7 @@ impl PeerConfig {
             password: None,
             families: vec![Family::IPV4_UNICAST],
             bfd: None,
+            keep_received: false,
             connect_retry: Backoff::default(),
             connect_timeout: Duration::from_secs(30),
         }
@@ -288,6 +302,13 @@ struct RawConfig {
     peer: Vec<RawPeer>,
     #[serde(default)]
     announce: Vec<crate::announce::RawAnnounce>,
+    api: Option<RawApi>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    socket: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -330,6 +351,7 @@ struct RawPeer {
     extended_message: Option<bool>,
     ebgp_multihop: Option<Spanned<i64>>,
     ttl_security: Option<Spanned<bool>>,
+    keep_received: Option<bool>,
     password: Option<Spanned<String>>,
     families: Option<Spanned<Vec<Spanned<String>>>>,
     bfd: Option<Spanned<String>>,
@@ -344,6 +366,22 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
+    fn api(&mut self, raw: Option<RawApi>) -> ApiConfig {
+        let Some(s) = raw.and_then(|r| r.socket) else {
+            return ApiConfig::default();
+        };
+        if !s.get_ref().starts_with('/') {
+            self.err(
+                &s,
+                format!("api socket {:?} must be an absolute path", s.get_ref()),
+                Some("e.g. socket = \"/run/speakerd/speakerd.sock\""),
+            );
+        }
+        ApiConfig {
+            socket: Some(s.into_inner().into()),
+        }
+    }
+
     fn err<T>(&mut self, at: &Spanned<T>, message: String, hint: Option<&str>) {
         let (line, col) = line_col(self.text, at.span().start);
         self.errors.push(ConfigError {
@@ -539,6 +577,7 @@ impl Validator<'_> {
             }
             p.passive = rp.passive.unwrap_or(false);
             p.extended_message = rp.extended_message.unwrap_or(true);
+            p.keep_received = rp.keep_received.unwrap_or(false);
             if let Some(t) = &rp.ttl_security {
                 p.ttl_security = *t.get_ref();
             }
@@ -653,6 +692,7 @@ impl Validator<'_> {
             bfd_profiles,
             peers,
             announce,
+            api: self.api(raw.api),
         }
     }
 }

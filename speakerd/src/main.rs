@@ -93,12 +93,32 @@ async fn run(config: Config) -> ExitCode {
         }
     };
     info!(peers = speaker.handles().len(), "speakerd started");
+    let speaker = std::sync::Arc::new(speaker);
+    let api = match speaker.config().api.socket.clone() {
+        Some(path) => match speakerd::api::ApiServer::start(&path, speaker.clone()) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                error!("cannot start the API: {e}");
+                if let Ok(s) = std::sync::Arc::try_unwrap(speaker) {
+                    s.shutdown(SHUTDOWN_MESSAGE).await;
+                }
+                return ExitCode::from(1);
+            }
+        },
+        None => None,
+    };
     let sig = tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     };
     info!("{sig}: shutting down");
-    speaker.shutdown(SHUTDOWN_MESSAGE).await;
+    if let Some(api) = api {
+        api.shutdown().await;
+    }
+    match std::sync::Arc::try_unwrap(speaker) {
+        Ok(s) => s.shutdown(SHUTDOWN_MESSAGE).await,
+        Err(_) => error!("the API still holds the speaker: sessions closed without a message"),
+    }
     info!("stopped");
     ExitCode::SUCCESS
 }

@@ -1,0 +1,65 @@
+//! [`ApiBackend`] for [`Speaker`]: the API's routes are the rib's `Api` source.
+
+use std::time::Instant;
+
+use bgp_fsm::bgp_wire::{IpNet, PathAttribute};
+use rib::Advertisement;
+use tokio::sync::broadcast;
+
+use super::proto::{ApiError, code};
+use super::server::ApiBackend;
+use crate::Speaker;
+use crate::bgp::{PeerEvent, PeerHandle};
+
+impl ApiBackend for Speaker {
+    async fn announce(&self, routes: Vec<(IpNet, Advertisement)>) -> Result<usize, ApiError> {
+        Ok(self.announce_many(routes).await)
+    }
+
+    async fn withdraw(&self, prefixes: Vec<IpNet>) -> Result<usize, ApiError> {
+        Ok(self.withdraw_many(prefixes).await)
+    }
+
+    async fn set(&self, routes: Vec<(IpNet, Advertisement)>) -> Result<usize, ApiError> {
+        Ok(Speaker::set(self, routes).await)
+    }
+
+    async fn desired(&self) -> Vec<(IpNet, Advertisement)> {
+        self.announced()
+    }
+
+    async fn advertised(&self, _peer: &str) -> Option<Vec<(IpNet, Vec<PathAttribute>)>> {
+        None
+    }
+
+    async fn advertised_count(&self, _peer: &str) -> Option<usize> {
+        None
+    }
+
+    fn handles(&self) -> Vec<PeerHandle> {
+        Speaker::handles(self).to_vec()
+    }
+
+    fn keeps_received(&self, peer: &str) -> bool {
+        self.config()
+            .peers
+            .iter()
+            .any(|p| p.name == peer && p.keep_received)
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<PeerEvent> {
+        Speaker::subscribe(self)
+    }
+
+    async fn reload(&self) -> Result<String, ApiError> {
+        Err(ApiError::new(
+            code::NOT_IMPLEMENTED,
+            "reload is not implemented yet: restart speakerd to apply a new configuration",
+        ))
+    }
+
+    fn now(&self) -> Instant {
+        // The clock of `TokioClock` (follows tokio's paused clock in tests).
+        tokio::time::Instant::now().into_std()
+    }
+}
