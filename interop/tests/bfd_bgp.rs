@@ -25,7 +25,6 @@ const DEADLINE: Duration = Duration::from_secs(30);
 
 struct Node {
     name: String,
-    addr: String,
     log: PathBuf,
 }
 
@@ -53,7 +52,6 @@ impl Node {
             .unwrap();
         Node {
             name: ns.short.clone(),
-            addr: addr.to_string(),
             log,
         }
     }
