@@ -451,7 +451,7 @@ impl Router {
 struct NodeRun {
     spec: NodeSpec,
     port: Port,
-    /// speakerd's pid (speakerd nodes) or BIRD's (read from its pid file).
+    /// speakerd's pid (speakerd nodes; BIRD's is read from its pid file when needed).
     pid: Option<u32>,
     bird: Option<Bird>,
     log: PathBuf,
@@ -912,9 +912,8 @@ impl Scene<'_> {
             }
             NodeKind::Bird => {
                 let b = Bird::start(self.lab, ns, &config::bird_node(spec))?;
-                let pid = std::fs::read_to_string(b.dir.join("bird.pid"))
-                    .ok()
-                    .and_then(|s| s.trim().parse().ok());
+                // BIRD writes its pid file after it daemonized: read at the clean stop.
+                let pid = None;
                 self.n.say(&format!(
                     "{}: BIRD started (AS {}, {})",
                     spec.name, spec.asn, spec.addr
@@ -1120,7 +1119,20 @@ impl Scene<'_> {
         self.n.heading(&format!(
             "5. n3's {daemon} stops cleanly (SIGTERM): Cease / Administrative Shutdown"
         ));
-        let Some(pid) = n3.pid else {
+        let pid = n3.pid.or_else(|| {
+            let file = n3.bird.as_ref()?.dir.join("bird.pid");
+            let t = Instant::now();
+            loop {
+                let pid = std::fs::read_to_string(&file)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok());
+                if pid.is_some() || t.elapsed() > Duration::from_secs(5) {
+                    break pid;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let Some(pid) = pid else {
             return Err(self.fail(w, "clean stop", format!("no pid known for n3's {daemon}")));
         };
         let offset = w.router.log_len();
