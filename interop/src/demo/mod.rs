@@ -1076,7 +1076,7 @@ impl Scene<'_> {
     fn step_recovery(&mut self, w: &World) -> Result<(), DemoError> {
         let n2 = &w.nodes[1];
         self.n
-            .heading("4. n2's port comes back: BFD and BGP come up, three next hops again");
+            .heading("4. n2's port comes back: its BGP session returns, three next hops again");
         let curl = CurlLoop::start(w.router_ns.clone(), SERVICE.into(), Duration::from_secs(3));
         nap(Duration::from_millis(300), self.stop)?;
         self.n.output(
@@ -1092,8 +1092,14 @@ impl Scene<'_> {
         let c = self.wait_route(w, "recovery", t0, CONVERGE_LIMIT, &all)?;
         nap(Duration::from_millis(500), self.stop)?;
         let stats = curl.stop();
+        let why = match self.opts.nodes {
+            NodeKind::Speakerd => {
+                "speakerd reconnects once BFD is Up again, or 5 s after the failure at the latest"
+            }
+            NodeKind::Bird => "BIRD reconnects after its error wait time",
+        };
         self.n.say(&format!(
-            "three next hops again {} after the port came back (BFD Up, then the node's BGP session reconnects)",
+            "three next hops again {} after the port came back ({why})",
             fmt_s(c.elapsed)
         ));
         let (cmd, out) = w.route_cmd();
