@@ -400,6 +400,16 @@ impl Rib {
             .collect()
     }
 
+    /// Every up peer.
+    pub fn peer_ids(&self) -> Vec<PeerId> {
+        self.peers
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.is_some())
+            .map(|(i, _)| PeerId(i as u32, self.generations[i]))
+            .collect()
+    }
+
     /// Counters for an up peer.
     pub fn peer_stats(&self, id: PeerId) -> Option<PeerStats> {
         let p = self.peers[self.index(id)?].as_ref()?;

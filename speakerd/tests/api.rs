@@ -347,6 +347,9 @@ async fn watch_streams_state_changes_and_received_updates() {
         watcher.ok(json!({"request": "watch"})).await,
         json!({"watching": true})
     );
+    // Like `socat` at the end of its input: the client shuts its sending side; the stream
+    // goes on.
+    watcher.w.shutdown().await.unwrap();
 
     let port = b.local_addrs()[0].port();
     let a = Arc::new(Speaker::start(config_a(port)).await.unwrap());
@@ -376,6 +379,16 @@ async fn watch_streams_state_changes_and_received_updates() {
     assert_eq!(r["med"], 5);
     assert_eq!(r["as_path"], "64500");
     assert_eq!(r["next_hop"], "127.0.0.1", "next hop self");
+
+    // A's side: what it sent B (Adj-RIB-Out, exported attributes).
+    let ra = ca.ok(json!({"request": "routes", "peer": "b"})).await;
+    assert_eq!(ra["advertised"][0]["peer"], "b");
+    let sent = &ra["advertised"][0]["routes"][0];
+    assert_eq!(sent["prefix"], "203.0.113.10/32");
+    assert_eq!(sent["as_path"], "64500");
+    assert_eq!(sent["communities"], json!(["64511:100"]));
+    let pa = ca.ok(json!({"request": "peers"})).await;
+    assert_eq!(pa["peers"][0]["prefixes_sent"], 1);
 
     let mut cb = Client::connect(&bpath).await;
     let rr = cb

@@ -28,12 +28,12 @@ impl ApiBackend for Speaker {
         self.announced()
     }
 
-    async fn advertised(&self, _peer: &str) -> Option<Vec<(IpNet, Vec<PathAttribute>)>> {
-        None
+    async fn advertised(&self, peer: &str) -> Option<Vec<(IpNet, Vec<PathAttribute>)>> {
+        Speaker::advertised(self, peer)
     }
 
-    async fn advertised_count(&self, _peer: &str) -> Option<usize> {
-        None
+    async fn advertised_count(&self, peer: &str) -> Option<usize> {
+        Speaker::advertised_count(self, peer)
     }
 
     fn handles(&self) -> Vec<PeerHandle> {

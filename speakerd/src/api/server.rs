@@ -602,6 +602,13 @@ async fn routes<B: ApiBackend>(shared: &Shared<B>, a: ShowArgs) -> Result<Routes
     Ok(out)
 }
 
+/// Reads and drops what is buffered; the number of bytes (0 at EOF).
+async fn discard<R: AsyncBufReadExt + Unpin>(r: &mut R) -> io::Result<usize> {
+    let n = r.fill_buf().await?.len();
+    r.consume(n);
+    Ok(n)
+}
+
 /// Streams events to a watcher until it disconnects.
 async fn watch<B: ApiBackend>(
     mut r: BufReader<tokio::net::unix::OwnedReadHalf>,
@@ -693,22 +700,26 @@ async fn watch<B: ApiBackend>(
         }));
     }
     drop(tx);
-    let mut sink = Vec::new();
+    let mut reading = true;
     loop {
         tokio::select! {
             e = rx.recv() => match e {
                 Some(event) => {
+                    // A client that went away makes this write fail: the watch ends.
                     if write_json(&mut w, &EventLine { event }).await.is_err() {
                         break;
                     }
                 }
                 None => break,
             },
-            // Anything the client writes is ignored; EOF ends the watch.
-            n = r.read_until(b'\n', &mut sink) => {
-                sink.clear();
-                if !matches!(n, Ok(k) if k > 0) {
-                    break;
+            // Anything the client writes is ignored. EOF (the client shut its sending side,
+            // as `socat` does at the end of its input) keeps the stream going; a read error
+            // ends it.
+            n = discard(&mut r), if reading => {
+                match n {
+                    Ok(0) => reading = false,
+                    Ok(_) => {}
+                    Err(_) => break,
                 }
             }
         }

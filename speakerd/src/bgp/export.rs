@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bgp_fsm::Negotiated;
 use bgp_fsm::bgp_wire::Family;
-use bgp_wire::IpNet;
+use bgp_wire::{IpNet, PathAttribute};
 use bytes::{Bytes, BytesMut};
 use rib::{Advertisement, PeerExport, PeerId, Rib, Source};
 use tokio::sync::Notify;
@@ -178,6 +178,12 @@ impl Drop for ExportLink {
     }
 }
 
+fn peer_id(rib: &Rib, name: &str) -> Option<PeerId> {
+    rib.peer_ids()
+        .into_iter()
+        .find(|id| rib.peer_export(*id).is_some_and(|e| e.name == name))
+}
+
 fn is_link_local(a: Ipv6Addr) -> bool {
     // RFC 4291 §2.5.6: fe80::/10.
     a.segments()[0] & 0xffc0 == 0xfe80
@@ -279,5 +285,25 @@ impl Speaker {
     /// Number of announced prefixes (all sources).
     pub fn announced_count(&self) -> usize {
         self.exports.lock().len()
+    }
+
+    /// What the peer named `peer` has been sent (its Adj-RIB-Out: prefix → exported
+    /// attributes), while Established; `None` otherwise.
+    pub fn advertised(&self, peer: &str) -> Option<Vec<(IpNet, Vec<PathAttribute>)>> {
+        let rib = self.exports.lock();
+        let id = peer_id(&rib, peer)?;
+        Some(
+            rib.adj_rib_out(id)
+                .into_iter()
+                .map(|(p, a)| (p, a.to_vec()))
+                .collect(),
+        )
+    }
+
+    /// How many prefixes the peer named `peer` has from us, while Established.
+    pub fn advertised_count(&self, peer: &str) -> Option<usize> {
+        let rib = self.exports.lock();
+        let s = rib.peer_stats(peer_id(&rib, peer)?)?;
+        Some(s.advertised_v4 + s.advertised_v6)
     }
 }
