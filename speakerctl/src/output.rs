@@ -150,9 +150,9 @@ fn view_table(routes: &[RouteView]) -> String {
 fn peer_routes(out: &mut String, title: &str, list: &[PeerRoutes]) {
     for p in list {
         out.push_str(&format!(
-            "\n{title} {} ({} prefixes):\n",
+            "\n{title} {} ({}):\n",
             p.peer,
-            p.routes.len()
+            prefixes(p.routes.len())
         ));
         if !p.routes.is_empty() {
             out.push_str(&view_table(&p.routes));
@@ -160,9 +160,13 @@ fn peer_routes(out: &mut String, title: &str, list: &[PeerRoutes]) {
     }
 }
 
+fn prefixes(n: usize) -> String {
+    format!("{n} prefix{}", if n == 1 { "" } else { "es" })
+}
+
 /// The `routes` output.
 pub fn routes(r: &RoutesResult, received: bool) -> String {
-    let mut out = format!("Desired ({} prefixes):\n", r.desired.len());
+    let mut out = format!("Desired ({}):\n", prefixes(r.desired.len()));
     if !r.desired.is_empty() {
         let mut rows = vec![
             ["Prefix", "Next hop", "Attributes", "Peers"]
