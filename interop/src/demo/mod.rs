@@ -424,10 +424,7 @@ impl Router {
     }
 
     fn grep_label(&self, what: &str) -> String {
-        match self {
-            Router::Frr(_) => format!("grep {what} {}", self.log().display()),
-            Router::Bird(_) => format!("grep {what} {}", self.log().display()),
-        }
+        format!("grep {what} {}", self.log().display())
     }
 
     fn view(&self) -> String {
@@ -514,13 +511,7 @@ fn hops(list: &[&NodeSpec]) -> Vec<IpAddr> {
 /// directory, without the [`Lab`] itself: for a second Ctrl-C, or when the scene does not
 /// stop in time after the first.
 pub fn emergency_cleanup(prefix: &str, dir: Option<&Path>) {
-    let names: Vec<String> = crate::ip(&["netns", "list"])
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| n.starts_with(&format!("{prefix}-")))
-        .map(str::to_string)
-        .collect();
+    let names = namespaces_with_prefix(prefix);
     let pids = |names: &[String]| -> Vec<u32> {
         names
             .iter()
