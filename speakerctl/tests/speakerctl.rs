@@ -563,3 +563,85 @@ async fn commands_against_a_running_api() {
     server.shutdown().await;
     Arc::try_unwrap(speaker).unwrap().shutdown("done").await;
 }
+
+/// Lines written by `run`, sent to the test as they come.
+struct LineSink {
+    buf: Vec<u8>,
+    tx: std::sync::mpsc::Sender<String>,
+}
+
+impl std::io::Write for LineSink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        while let Some(i) = self.buf.iter().position(|&c| c == b'\n') {
+            let line: Vec<u8> = self.buf.drain(..=i).collect();
+            let _ = self
+                .tx
+                .send(String::from_utf8_lossy(&line).trim_end().to_string());
+        }
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_prints_state_changes_until_the_daemon_goes_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("speakerd.sock");
+    let speaker = Arc::new(
+        speakerd::Speaker::start(speaker_config(&sock))
+            .await
+            .unwrap(),
+    );
+    let server = speakerd::api::ApiServer::start(&sock, speaker.clone()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let s = sock.clone();
+    let watcher = tokio::task::spawn_blocking(move || {
+        let cli = parse(&["--socket", s.to_str().unwrap(), "watch"]).unwrap();
+        run(
+            cli,
+            &mut std::io::empty(),
+            &mut LineSink {
+                buf: Vec::new(),
+                tx,
+            },
+        )
+    });
+    // Stop and start the peer until the watcher has printed a transition to Idle (it may
+    // subscribe after the first ones); the deadline bounds the whole wait.
+    let h = speaker.handles()[0].clone();
+    let rx = Arc::new(std::sync::Mutex::new(rx));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let line = loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no state change printed"
+        );
+        h.stop(Some("test".into()));
+        let r = rx.clone();
+        let got = tokio::task::spawn_blocking(move || {
+            let rx = r.lock().unwrap();
+            let mut seen = None;
+            while let Ok(l) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+                if l.contains("-> Idle") {
+                    seen = Some(l);
+                    break;
+                }
+            }
+            seen
+        })
+        .await
+        .unwrap();
+        if let Some(l) = got {
+            break l;
+        }
+        h.start();
+    };
+    assert!(line.starts_with("tor1 (127.0.0.1): "), "{line}");
+    // The daemon's API goes away: the watch ends without an error.
+    server.shutdown().await;
+    watcher.await.unwrap().unwrap();
+    Arc::try_unwrap(speaker).unwrap().shutdown("done").await;
+}

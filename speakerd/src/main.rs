@@ -4,6 +4,9 @@
 //! Logs go to stderr as text, filtered by `RUST_LOG` (default `info`). On SIGTERM or SIGINT
 //! every session is closed with NOTIFICATION Cease / Administrative Shutdown carrying the
 //! RFC 9003 message "speakerd shutting down", and the process exits 0 once they are sent.
+//!
+//! With `[api] socket = "/run/speakerd/speakerd.sock"` the local API (newline-delimited
+//! JSON, `docs/API.md`; `speakerctl` is its client) listens there, mode 0660.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -465,3 +465,65 @@ fn api_section_and_keep_received_in_the_config() {
     .to_string();
     assert!(e.contains("unknown field"), "{e}");
 }
+
+/// A BFD provider whose single session the test drives.
+#[derive(Default)]
+struct FakeBfd {
+    tx: std::sync::Mutex<Option<tokio::sync::watch::Sender<speakerd::bfd::BfdStatus>>>,
+}
+
+impl speakerd::bgp::BfdProvider for FakeBfd {
+    fn add_session(
+        &self,
+        _spec: speakerd::bfd::BfdSessionSpec,
+    ) -> std::io::Result<speakerd::bgp::BfdLink> {
+        let (tx, rx) = tokio::sync::watch::channel(speakerd::bfd::BfdStatus::default());
+        *self.tx.lock().unwrap() = Some(tx);
+        Ok(speakerd::bgp::BfdLink {
+            status: rx,
+            guard: Box::new(()),
+        })
+    }
+}
+
+#[tokio::test]
+async fn watch_streams_bfd_state_changes_and_peers_shows_bfd() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sock(&dir);
+    let fake = Arc::new(FakeBfd::default());
+    let mut o = speakerd::SpeakerOptions::default();
+    o.bfd = Some(fake.clone());
+    let c = cfg(
+        "[speaker]\nasn = 64501\nrouter_id = \"192.0.2.2\"\n[bfd.profile.fast]\nreceive_interval = 100\n\
+         [[peer]]\nname = \"tor1\"\naddress = \"127.0.0.1\"\nasn = 64500\npassive = true\nbfd = \"fast\"\n",
+    );
+    let speaker = Arc::new(Speaker::start_with(c, o).await.unwrap());
+    let server = ApiServer::start(&path, speaker.clone()).unwrap();
+    let mut w = Client::connect(&path).await;
+    w.ok(json!({"request": "watch"})).await;
+    let tx = fake.tx.lock().unwrap().clone().expect("a BFD session");
+    tx.send_replace(speakerd::bfd::BfdStatus {
+        state: bfd::State::Up,
+        ..Default::default()
+    });
+    let ev = w.event("BFD Up", |e| e["type"] == "bfd").await;
+    assert_eq!(ev["peer"], "tor1");
+    assert_eq!(ev["to"], "Up");
+    assert_eq!(ev["from"], "Down");
+    let mut c = Client::connect(&path).await;
+    let p = c.ok(json!({"request": "peers"})).await;
+    assert_eq!(p["peers"][0]["bfd"], "Up");
+    tx.send_replace(speakerd::bfd::BfdStatus {
+        state: bfd::State::Down,
+        down_count: 1,
+        ..Default::default()
+    });
+    let ev = w.event("BFD Down", |e| e["type"] == "bfd").await;
+    assert_eq!(
+        (ev["from"].as_str(), ev["to"].as_str()),
+        (Some("Up"), Some("Down"))
+    );
+    drop((w, c));
+    server.shutdown().await;
+    Arc::try_unwrap(speaker).unwrap().shutdown("done").await;
+}

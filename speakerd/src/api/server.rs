@@ -337,10 +337,6 @@ async fn connection<B: ApiBackend>(stream: UnixStream, shared: Arc<Shared<B>>) {
                 }
             }
             Outcome::Watch => {
-                let ok = Response::Result(to_value(&WatchResult { watching: true }));
-                if write_json(&mut w, &ok).await.is_err() {
-                    return;
-                }
                 watch(r, w, &shared).await;
                 return;
             }
@@ -609,7 +605,8 @@ async fn discard<R: AsyncBufReadExt + Unpin>(r: &mut R) -> io::Result<usize> {
     Ok(n)
 }
 
-/// Streams events to a watcher until it disconnects.
+/// Subscribes, answers the `watch` request (so every event after the answer is seen), then
+/// streams events to the watcher until it disconnects.
 async fn watch<B: ApiBackend>(
     mut r: BufReader<tokio::net::unix::OwnedReadHalf>,
     mut w: OwnedWriteHalf,
@@ -677,9 +674,9 @@ async fn watch<B: ApiBackend>(
     // BFD state changes, from each peer's status.
     for h in shared.backend.handles() {
         let tx = tx.clone();
+        let mut st = h.watch();
+        let mut last = st.borrow_and_update().bfd;
         tasks.push(tokio::spawn(async move {
-            let mut st = h.watch();
-            let mut last = st.borrow_and_update().bfd;
             while st.changed().await.is_ok() {
                 let now = st.borrow_and_update().bfd;
                 if now != last {
@@ -700,6 +697,13 @@ async fn watch<B: ApiBackend>(
         }));
     }
     drop(tx);
+    let ok = Response::Result(to_value(&WatchResult { watching: true }));
+    if write_json(&mut w, &ok).await.is_err() {
+        for t in tasks {
+            t.abort();
+        }
+        return;
+    }
     let mut reading = true;
     loop {
         tokio::select! {
