@@ -8,6 +8,8 @@
 //! * `stream`: prints `loaded` at once, waits for Established, then announces the prefixes
 //!   one per call (`Speaker::announce`) and prints `streamed` with the time it took.
 //!
+//! Environment: `BULK_EXTENDED_MESSAGE=0` turns RFC 8654 extended messages off.
+//!
 //! The prefixes are `240.0.0.0/24`, `240.0.1.0/24`, ... (reserved space, for a lab whose
 //! receivers install nothing in a kernel table).
 
@@ -42,6 +44,12 @@ async fn main() {
         "[speaker]\nasn = {asn}\nrouter_id = \"{listen}\"\nlisten = [\"{listen}:179\"]\n\
          [[peer]]\nname = \"rx\"\naddress = \"{peer}\"\nasn = {peer_asn}\npassive = true\n"
     );
+    // BULK_EXTENDED_MESSAGE=0: no RFC 8654 extended messages (4096-byte UPDATEs).
+    let text = if std::env::var("BULK_EXTENDED_MESSAGE").as_deref() == Ok("0") {
+        text + "extended_message = false\n"
+    } else {
+        text
+    };
     let cfg = Config::parse(&text, "bulk-sender").unwrap_or_else(|e| panic!("{e}"));
     let sp = Speaker::start(cfg).await.expect("start");
     let all = prefixes(n);

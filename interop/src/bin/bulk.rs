@@ -10,12 +10,14 @@
 //! ```
 //! Senders: `speakerd` (the library, `announce_all` before the peer connects; with
 //! `--stream`, one `announce` call per prefix after Established), `bird` (static protocol),
-//! `frr` (bgpd `-Z`, `network` statements). Results go to stdout, one line per run.
+//! `frr` (bgpd `-Z`, `network` statements), `exabgp` (static routes in its configuration; the
+//! harness waits at most 15 s for ExaBGP to load it, which bounds N to about 100k). Results go to stdout, one line per run.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use interop::bird::{Bird, BirdConfig};
+use interop::exabgp::{Exabgp, ExabgpConfig};
 use interop::frr::{Frr, FrrConfig};
 use interop::{Lab, Neighbor, Netns, tail};
 
@@ -77,6 +79,7 @@ enum Sender {
     Speakerd { pid: u32, log: PathBuf },
     Bird(Bird),
     Frr(Frr),
+    Exabgp(Exabgp),
 }
 
 impl Sender {
@@ -86,6 +89,7 @@ impl Sender {
             Sender::Speakerd { pid, .. } => Some(*pid),
             Sender::Bird(b) => read(b.dir.join("bird.pid")),
             Sender::Frr(f) => read(f.run_dir.join("bgpd.pid")),
+            Sender::Exabgp(e) => Some(e.pid),
         }
     }
 
@@ -151,6 +155,14 @@ fn start_sender(lab: &mut Lab, ns: &Netns, a: &Args) -> Sender {
                 f.vtysh(&last).is_ok_and(|t| t.contains("\"paths\""))
             });
             Sender::Frr(f)
+        }
+        "exabgp" => {
+            let mut cfg = ExabgpConfig::new(TX_AS, TX)
+                .neighbor(nb.local_address(TX))
+                .listen(TX);
+            cfg.networks = (0..a.n).map(prefix).collect();
+            // Returns once ExaBGP logged that its configuration is loaded.
+            Sender::Exabgp(Exabgp::start(lab, ns, &cfg).expect("start ExaBGP sender"))
         }
         s => panic!("unknown sender {s}"),
     }
