@@ -49,6 +49,16 @@ pub struct Config {
     pub announce: Vec<crate::announce::Announcement>,
     /// `[api]`: the local API socket (off when absent).
     pub api: ApiConfig,
+    /// `[metrics]`: the Prometheus endpoint (off when absent).
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: where Prometheus metrics are served (see [`crate::metrics`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct MetricsConfig {
+    /// `listen = "127.0.0.1:9179"`: serve `GET /metrics` there; off when `None`.
+    pub listen: Option<SocketAddr>,
 }
 
 /// `[api]`: where the local API listens (see [`crate::api`]).
@@ -303,6 +313,13 @@ struct RawConfig {
     #[serde(default)]
     announce: Vec<crate::announce::RawAnnounce>,
     api: Option<RawApi>,
+    metrics: Option<RawMetrics>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -366,6 +383,23 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
+    fn metrics(&mut self, raw: Option<RawMetrics>) -> MetricsConfig {
+        let Some(s) = raw.and_then(|r| r.listen) else {
+            return MetricsConfig::default();
+        };
+        match s.get_ref().parse::<SocketAddr>() {
+            Ok(a) => MetricsConfig { listen: Some(a) },
+            Err(_) => {
+                self.err(
+                    &s,
+                    format!("metrics listen {:?} is not an address:port", s.get_ref()),
+                    Some("e.g. listen = \"127.0.0.1:9179\" or \"[::1]:9179\""),
+                );
+                MetricsConfig::default()
+            }
+        }
+    }
+
     fn api(&mut self, raw: Option<RawApi>) -> ApiConfig {
         let Some(s) = raw.and_then(|r| r.socket) else {
             return ApiConfig::default();
@@ -693,6 +727,7 @@ impl Validator<'_> {
             peers,
             announce,
             api: self.api(raw.api),
+            metrics: self.metrics(raw.metrics),
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod bfd;
 pub mod bgp;
 pub mod clock;
 pub mod config;
+pub mod metrics;
 mod sys;
 
 pub use bgp::{PeerEvent, PeerEventKind, PeerHandle, PeerStatus, Speaker, SpeakerOptions};

@@ -6,7 +6,8 @@
 //! RFC 9003 message "speakerd shutting down", and the process exits 0 once they are sent.
 //!
 //! With `[api] socket = "/run/speakerd/speakerd.sock"` the local API (newline-delimited
-//! JSON, `docs/API.md`; `speakerctl` is its client) listens there, mode 0660.
+//! JSON, `docs/API.md`; `speakerctl` is its client) listens there, mode 0660. With
+//! `[metrics] listen = "127.0.0.1:9179"`, Prometheus metrics are served at `/metrics`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -110,6 +111,22 @@ async fn run(config: Config) -> ExitCode {
         },
         None => None,
     };
+    let metrics = match speaker.config().metrics.listen {
+        Some(addr) => match speakerd::metrics::MetricsServer::start(addr, speaker.clone()).await {
+            Ok(m) => Some(m),
+            Err(e) => {
+                error!("cannot start the metrics endpoint: {e}");
+                if let Some(api) = api {
+                    api.shutdown().await;
+                }
+                if let Ok(s) = std::sync::Arc::try_unwrap(speaker) {
+                    s.shutdown(SHUTDOWN_MESSAGE).await;
+                }
+                return ExitCode::from(1);
+            }
+        },
+        None => None,
+    };
     let sig = tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
@@ -117,6 +134,9 @@ async fn run(config: Config) -> ExitCode {
     info!("{sig}: shutting down");
     if let Some(api) = api {
         api.shutdown().await;
+    }
+    if let Some(m) = metrics {
+        m.shutdown().await;
     }
     match std::sync::Arc::try_unwrap(speaker) {
         Ok(s) => s.shutdown(SHUTDOWN_MESSAGE).await,
