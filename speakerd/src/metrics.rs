@@ -64,6 +64,11 @@ fn gauges(
     help: &str,
     values: impl Iterator<Item = (String, i64)>,
 ) -> Result<(), std::fmt::Error> {
+    let values: Vec<(String, i64)> = values.collect();
+    if values.is_empty() {
+        // A family without samples (no BFD peer, nothing Established) is left out.
+        return Ok(());
+    }
     let g = ConstGauge::new(0i64);
     let mut m = e.encode_descriptor(name, help, None, g.metric_type())?;
     for (peer, v) in values {
