@@ -212,7 +212,8 @@ pub struct DecodeArgs {
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<String>,
     /// Decode context, comma separated: as4 (default), as2, addpath-ipv4, addpath-ipv6,
-    /// extmsg.
+    /// extmsg. In a pcap, a connection whose two OPENs were captured uses what they
+    /// negotiated unless this is given.
     #[arg(long, value_delimiter = ',', value_name = "TOKENS")]
     pub ctx: Vec<String>,
     /// The hex is a BFD packet (default: BGP when it starts with the 16-byte marker).

@@ -290,7 +290,15 @@ struct Flow {
 /// Decodes a classic pcap capture: BGP over TCP port 179 (reassembled per direction) and
 /// BFD over UDP 3784/4784, in capture order (a BGP message at the time of the segment that
 /// completed it). Each object has `time`, `src`, `dst` and the decoded message.
-pub fn decode_pcap(bytes: &[u8], ctx: &DecodeContext) -> Result<Vec<Value>, String> {
+///
+/// When a connection's two OPENs are in the capture and `explicit_ctx` is false, its
+/// UPDATEs are decoded with the context the OPENs negotiated (4-octet AS, ADD-PATH per
+/// direction, extended messages); otherwise with `ctx`.
+pub fn decode_pcap(
+    bytes: &[u8],
+    ctx: &DecodeContext,
+    explicit_ctx: bool,
+) -> Result<Vec<Value>, String> {
     if bytes.len() < 24 || !is_pcap(bytes) {
         return Err("not a classic pcap file (pcapng is not supported: convert it with `tcpdump -r in.pcapng -w out.pcap` or editcap -F pcap)".into());
     }
@@ -383,8 +391,18 @@ pub fn decode_pcap(bytes: &[u8], ctx: &DecodeContext) -> Result<Vec<Value>, Stri
             _ => {}
         }
     }
-    for ((src, dst), flow) in flows {
-        out.extend(reassemble(flow, ctx, src, dst));
+    let streams: BTreeMap<(SocketAddr, SocketAddr), Stream> =
+        flows.into_iter().map(|(k, f)| (k, reassemble(f))).collect();
+    for ((src, dst), st) in &streams {
+        let reverse = streams.get(&(*dst, *src));
+        let ctx = match (
+            first_open(&st.bytes),
+            reverse.and_then(|r| first_open(&r.bytes)),
+        ) {
+            (Some(mine), Some(theirs)) if !explicit_ctx => session_ctx(&mine, &theirs),
+            _ => ctx.clone(),
+        };
+        out.extend(decode_stream(st, &ctx, *src, *dst));
     }
     out.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     Ok(out.into_iter().map(|(_, _, v)| v).collect())
@@ -396,14 +414,19 @@ fn annotate(v: &mut Value, time: f64, src: SocketAddr, dst: SocketAddr) {
     v["dst"] = json!(dst.to_string());
 }
 
+/// One direction of a TCP connection, reassembled.
+struct Stream {
+    bytes: Vec<u8>,
+    /// (stream end offset, time) of each segment that added bytes.
+    marks: Vec<(usize, f64)>,
+    /// (offset, missing bytes) of the first hole.
+    gap: Option<(usize, usize)>,
+    first: usize,
+}
+
 /// Orders a flow's segments by sequence number (relative to the ISN, or to the lowest
-/// sequence seen), drops retransmitted bytes, stops at a gap, frames and decodes the stream.
-fn reassemble(
-    mut flow: Flow,
-    ctx: &DecodeContext,
-    src: SocketAddr,
-    dst: SocketAddr,
-) -> Vec<(f64, usize, Value)> {
+/// sequence seen), drops retransmitted bytes and stops at a gap.
+fn reassemble(mut flow: Flow) -> Stream {
     let base = flow.isn.unwrap_or_else(|| {
         // No SYN captured: start at the segment that is earliest in sequence space relative
         // to the first one seen.
@@ -416,7 +439,6 @@ fn reassemble(
     });
     flow.segments.sort_by_key(|s| s.seq.wrapping_sub(base));
     let mut stream = Vec::new();
-    // (stream end offset, time) of each segment that added bytes.
     let mut marks: Vec<(usize, f64)> = Vec::new();
     let mut gap = None;
     for s in &flow.segments {
@@ -434,20 +456,70 @@ fn reassemble(
         let t = marks.last().map_or(s.time, |m| m.1.max(s.time));
         marks.push((stream.len(), t));
     }
+    Stream {
+        bytes: stream,
+        marks,
+        gap,
+        first: flow.first,
+    }
+}
+
+/// The first message of a stream, when it is an OPEN.
+fn first_open(stream: &[u8]) -> Option<bgp_wire::Open> {
+    let mut f = Framer::new(65535);
+    f.push(stream);
+    let frame = f.next_frame().ok()??;
+    match Message::decode(frame, &DecodeContext::default()).ok()? {
+        Message::Open(o) => Some(o),
+        _ => None,
+    }
+}
+
+/// The context for messages sent by the speaker of `mine` to the speaker of `theirs`.
+fn session_ctx(mine: &bgp_wire::Open, theirs: &bgp_wire::Open) -> DecodeContext {
+    use bgp_wire::AddPathMode;
+    // RFC 6793: 4-octet AS when both sides announce it.
+    let four_octet_as = mine.four_octet_as().is_some() && theirs.four_octet_as().is_some();
+    // RFC 8654: extended messages when both sides announce them (capability 6).
+    let extended_message = mine.has_capability(6) && theirs.has_capability(6);
+    // RFC 7911: path identifiers in this direction for the families the sender may send
+    // and the receiver may receive.
+    let can = |o: &bgp_wire::Open, f: Family, bit: u8| {
+        o.add_path().any(|a| a.family == f && a.mode.0 & bit != 0)
+    };
+    let add_path = [Family::IPV4_UNICAST, Family::IPV6_UNICAST]
+        .into_iter()
+        .filter(|f| can(mine, *f, AddPathMode::SEND.0) && can(theirs, *f, AddPathMode::RECEIVE.0))
+        .collect();
+    DecodeContext {
+        four_octet_as,
+        add_path,
+        extended_message,
+    }
+}
+
+/// Frames and decodes a reassembled stream; each object at the time its last byte arrived.
+fn decode_stream(
+    st: &Stream,
+    ctx: &DecodeContext,
+    src: SocketAddr,
+    dst: SocketAddr,
+) -> Vec<(f64, usize, Value)> {
     let mut out = Vec::new();
-    let last_time = marks.last().map_or(0.0, |m| m.1);
-    for (end, mut v) in bgp_stream_json(&stream, ctx) {
-        let time = marks
+    let last_time = st.marks.last().map_or(0.0, |m| m.1);
+    for (end, mut v) in bgp_stream_json(&st.bytes, ctx) {
+        let time = st
+            .marks
             .iter()
             .find(|(e, _)| *e >= end)
             .map_or(last_time, |m| m.1);
         annotate(&mut v, time, src, dst);
-        out.push((time, flow.first, v));
+        out.push((time, st.first, v));
     }
-    if let Some((at, len)) = gap {
+    if let Some((at, len)) = st.gap {
         let mut v = json!({"protocol": "bgp", "error": format!("{len} bytes missing from the capture after stream offset {at}: the rest of this direction is not decoded")});
         annotate(&mut v, last_time, src, dst);
-        out.push((last_time, flow.first, v));
+        out.push((last_time, st.first, v));
     }
     out
 }

@@ -99,7 +99,8 @@ pub fn run(cli: Cli, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<(), Ct
                 Some(f) => {
                     let bytes = read_input(f, stdin)?;
                     if decode::is_pcap(&bytes) {
-                        decode::decode_pcap(&bytes, &ctx).map_err(CtlError::Other)?
+                        decode::decode_pcap(&bytes, &ctx, !a.ctx.is_empty())
+                            .map_err(CtlError::Other)?
                     } else {
                         let text = String::from_utf8(bytes).map_err(|_| {
                             CtlError::Other(format!(

@@ -385,7 +385,7 @@ fn decode_a_pcap_with_tcp_reassembly_and_bfd() {
         &ether(&ipv4(a, b, 17, &udp(5000, 53, b"x")), 0x0800),
     );
 
-    let out = decode_pcap(&f, &DecodeContext::default()).unwrap();
+    let out = decode_pcap(&f, &DecodeContext::default(), false).unwrap();
     assert_eq!(out.len(), 3, "{out:#?}");
     assert_eq!(out[0]["protocol"], "bfd");
     assert_eq!(out[0]["src"], "192.0.2.1:49152");
@@ -441,7 +441,7 @@ fn decode_a_pcap_with_tcp_reassembly_and_bfd() {
         0,
         &sll(&ipv6(s6, d6, 17, &udp(49152, 4784, &bfd_packet())), 0x86dd),
     );
-    let out = decode_pcap(&g, &DecodeContext::default()).unwrap();
+    let out = decode_pcap(&g, &DecodeContext::default(), false).unwrap();
     assert_eq!(out.len(), 3, "{out:#?}");
     assert_eq!(out[0]["message"], "Keepalive");
     assert_eq!(out[0]["src"], "[2001:db8::1]:179");
@@ -457,8 +457,8 @@ fn decode_a_pcap_with_tcp_reassembly_and_bfd() {
     assert_eq!(out[2]["multihop"], true);
 
     // Not a pcap; a truncated one.
-    assert!(decode_pcap(b"hello", &DecodeContext::default()).is_err());
-    let out = decode_pcap(&f[..f.len() - 3], &DecodeContext::default()).unwrap();
+    assert!(decode_pcap(b"hello", &DecodeContext::default(), false).is_err());
+    let out = decode_pcap(&f[..f.len() - 3], &DecodeContext::default(), false).unwrap();
     assert!(out.iter().any(|v| v["error"].is_string()));
 }
 
@@ -644,4 +644,35 @@ async fn watch_prints_state_changes_until_the_daemon_goes_away() {
     server.shutdown().await;
     watcher.await.unwrap().unwrap();
     Arc::try_unwrap(speaker).unwrap().shutdown("done").await;
+}
+
+#[test]
+fn pcap_context_comes_from_the_captured_opens() {
+    // BIRD (192.0.2.2) and FRR (192.0.2.1) both announce ADD-PATH send/receive for IPv4:
+    // BIRD's UPDATE carries path identifiers and decodes only with that context.
+    let bird = [192, 0, 2, 2];
+    let frr = [192, 0, 2, 1];
+    let mut bird_stream = golden_bytes("bird-open-frr.hex");
+    bird_stream.extend(golden_bytes("bird-update-frr-ipv4-addpath.hex"));
+    let frr_stream = golden_bytes("frr-open-bird.hex");
+    let mut f = pcap_header(1);
+    let seg = |src, dst, sport, dport, seq, data: &[u8]| {
+        ether(
+            &ipv4(src, dst, 6, &tcp(sport, dport, seq, 0x18, data)),
+            0x0800,
+        )
+    };
+    record(&mut f, 1, 0, &seg(bird, frr, 40000, 179, 1, &bird_stream));
+    record(&mut f, 1, 1, &seg(frr, bird, 179, 40000, 1, &frr_stream));
+    let out = decode_pcap(&f, &DecodeContext::default(), false).unwrap();
+    let update = out
+        .iter()
+        .find(|v| v["message"].get("Update").is_some())
+        .unwrap_or_else(|| panic!("no UPDATE decoded: {out:#?}"));
+    let nlri = &update["message"]["Update"]["nlri"];
+    assert_eq!(nlri[0]["path_id"], 2, "{update}");
+    assert_eq!(nlri[0]["prefix"], "203.0.113.32/27");
+    // With an explicit context (no ADD-PATH) the same bytes do not decode.
+    let out = decode_pcap(&f, &DecodeContext::default(), true).unwrap();
+    assert!(out.iter().any(|v| v["error"].is_string()), "{out:#?}");
 }
