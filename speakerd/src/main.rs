@@ -5,6 +5,10 @@
 //! every session is closed with NOTIFICATION Cease / Administrative Shutdown carrying the
 //! RFC 9003 message "speakerd shutting down", and the process exits 0 once they are sent.
 //!
+//! On SIGHUP the configuration file is read again and applied by difference
+//! ([`Speaker::reload`](speakerd::Speaker::reload)): unchanged peers keep their sessions; an
+//! invalid file is refused (its errors logged) and the running configuration stays.
+//!
 //! With `[api] socket = "/run/speakerd/speakerd.sock"` the local API (newline-delimited
 //! JSON, `docs/API.md`; `speakerctl` is its client) listens there, mode 0660. With
 //! `[metrics] listen = "127.0.0.1:9179"`, Prometheus metrics are served at `/metrics`.
@@ -74,10 +78,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    rt.block_on(run(config))
+    rt.block_on(run(config, path))
 }
 
-async fn run(config: Config) -> ExitCode {
+async fn run(config: Config, path: PathBuf) -> ExitCode {
     use tokio::signal::unix::{SignalKind, signal};
     let (mut term, mut int) = match (
         signal(SignalKind::terminate()),
@@ -97,6 +101,16 @@ async fn run(config: Config) -> ExitCode {
         }
     };
     info!(peers = speaker.handles().len(), "speakerd started");
+    // SIGHUP (`systemctl reload`): load the file again and apply the difference.
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(h) => h,
+        Err(e) => {
+            error!("cannot install the SIGHUP handler: {e}");
+            speaker.shutdown(SHUTDOWN_MESSAGE).await;
+            return ExitCode::from(1);
+        }
+    };
+    speaker.set_config_path(&path);
     let speaker = std::sync::Arc::new(speaker);
     let api = match speaker.config().api.socket.clone() {
         Some(path) => match speakerd::api::ApiServer::start(&path, speaker.clone()) {
@@ -127,9 +141,15 @@ async fn run(config: Config) -> ExitCode {
         },
         None => None,
     };
-    let sig = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+    let sig = loop {
+        tokio::select! {
+            _ = term.recv() => break "SIGTERM",
+            _ = int.recv() => break "SIGINT",
+            _ = hup.recv() => match speaker.reload_file().await {
+                Ok(r) => info!("SIGHUP: configuration reloaded: {r}"),
+                Err(e) => error!("SIGHUP: new configuration refused, the running one stays:\n{e}"),
+            },
+        }
     };
     info!("{sig}: shutting down");
     if let Some(api) = api {

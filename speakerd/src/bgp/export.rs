@@ -44,7 +44,7 @@ const BLOCKING_BULK: usize = 4096;
 #[derive(Debug)]
 pub(crate) struct Exports {
     rib: Mutex<Rib>,
-    wakes: Vec<Arc<Notify>>,
+    wakes: Mutex<Vec<Arc<Notify>>>,
 }
 
 impl Exports {
@@ -57,8 +57,26 @@ impl Exports {
         }
         Exports {
             rib: Mutex::new(rib),
-            wakes,
+            wakes: Mutex::new(wakes),
         }
+    }
+
+    /// Adds a driver's wake-up (a peer started or added by a reload), forgetting those of
+    /// drivers gone (only this list still holds them).
+    pub(crate) fn add_wake(&self, wake: Arc<Notify>) {
+        let mut w = self.wakes.lock().unwrap_or_else(|e| e.into_inner());
+        w.retain(|x| Arc::strong_count(x) > 1);
+        w.push(wake);
+    }
+
+    /// Replaces the configuration's announcements (source [`Source::Config`]) with `new`:
+    /// only the prefixes that changed are sent. Returns how many changed.
+    pub(crate) fn set_config(&self, new: &[Announcement]) -> usize {
+        let routes: Vec<_> = new
+            .iter()
+            .map(|a| (a.prefix, a.advertisement.clone()))
+            .collect();
+        self.change(|r| r.set(Source::Config, routes), |n| *n > 0)
     }
 
     fn lock(&self) -> MutexGuard<'_, Rib> {
@@ -71,7 +89,7 @@ impl Exports {
     fn change<R>(&self, f: impl FnOnce(&mut Rib) -> R, changed: impl Fn(&R) -> bool) -> R {
         let r = f(&mut self.lock());
         if changed(&r) {
-            for w in &self.wakes {
+            for w in self.wakes.lock().unwrap_or_else(|e| e.into_inner()).iter() {
                 w.notify_one();
             }
         }

@@ -114,6 +114,16 @@ pub(crate) fn listen(addr: SocketAddr, opts: &ListenOpts) -> io::Result<TcpListe
     TcpListener::from_std(std)
 }
 
+/// Adds a peer's TCP-MD5 key to a listening socket (a peer added by a reload).
+pub(crate) fn add_listen_key(l: &TcpListener, peer: IpAddr, pw: &str) -> io::Result<()> {
+    let v6 = l.local_addr()?.is_ipv6();
+    if !v6 && peer.is_ipv6() {
+        return Ok(());
+    }
+    // An IPv6 wildcard socket sees IPv4 peers as mapped addresses.
+    tcp::set_md5sig(l.as_fd(), tcp::key_addr(peer, v6), pw.as_bytes())
+}
+
 /// Applies a peer's options to an accepted connection: the TTL of our packets and GTSM.
 /// (MD5 was enforced by the listening socket's keys.)
 pub(crate) fn prepare_accepted(stream: &TcpStream, opts: &SocketOpts) -> io::Result<()> {

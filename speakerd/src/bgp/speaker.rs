@@ -57,13 +57,28 @@ impl std::fmt::Debug for SpeakerOptions {
 /// # Ok(()) }
 /// ```
 pub struct Speaker {
-    config: Config,
-    handles: Vec<PeerHandle>,
-    drivers: Vec<JoinHandle<()>>,
+    /// The configuration in force (replaced by [`Speaker::reload`]).
+    pub(super) config: std::sync::RwLock<Arc<Config>>,
+    /// Every peer's handle, in configuration order.
+    pub(super) handles: std::sync::RwLock<Vec<PeerHandle>>,
+    /// Every peer's driver task, by peer address.
+    pub(super) drivers: std::sync::Mutex<Vec<(IpAddr, JoinHandle<()>)>>,
     listeners: Vec<JoinHandle<()>>,
+    /// The listening sockets (reload adds the TCP-MD5 keys of new peers to them).
+    pub(super) listen_socks: Vec<Arc<TcpListener>>,
+    /// The handles the accept loops look connections up in.
+    pub(super) by_addr: Arc<std::sync::RwLock<HashMap<IpAddr, PeerHandle>>>,
     local_addrs: Vec<SocketAddr>,
-    events: broadcast::Sender<PeerEvent>,
-    bfd_owned: Option<BfdRuntime>,
+    pub(super) events: broadcast::Sender<PeerEvent>,
+    pub(super) clock: Arc<dyn Clock>,
+    /// The caller's BFD provider, held weakly (the caller owns it; a reload adding a BFD
+    /// peer after the caller dropped it fails for that peer).
+    pub(super) provider: Option<std::sync::Weak<dyn BfdProvider>>,
+    pub(super) bfd_owned: std::sync::Mutex<Option<BfdRuntime>>,
+    /// One reload at a time.
+    pub(super) reload_lock: tokio::sync::Mutex<()>,
+    /// The file [`Speaker::reload_file`] reads when given none (set by the daemon).
+    pub(super) config_path: std::sync::Mutex<Option<std::path::PathBuf>>,
     /// The rib (announce path): see `export.rs`.
     pub(super) exports: Arc<Exports>,
 }
@@ -71,7 +86,7 @@ pub struct Speaker {
 impl std::fmt::Debug for Speaker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Speaker")
-            .field("peers", &self.handles)
+            .field("peers", &self.handles())
             .field("listening", &self.local_addrs)
             .finish_non_exhaustive()
     }
@@ -137,95 +152,81 @@ impl Speaker {
             None => None,
         };
 
-        let wakes: Vec<Arc<tokio::sync::Notify>> = config
-            .peers
-            .iter()
-            .map(|_| Arc::new(tokio::sync::Notify::new()))
-            .collect();
-        let exports = Arc::new(Exports::new(&config.announce, wakes.clone()));
+        let exports = Arc::new(Exports::new(&config.announce, Vec::new()));
         let mut handles = Vec::new();
         let mut drivers = Vec::new();
-        for (p, wake) in config.peers.iter().zip(wakes) {
-            let bfd = match &p.bfd {
-                Some(name) => {
-                    let profile = config.bfd_profiles.get(name).copied().ok_or_else(|| {
-                        io::Error::new(
-                            io::ErrorKind::InvalidInput,
-                            format!("unknown bfd profile {name:?}"),
-                        )
-                    })?;
-                    let spec = BfdSessionSpec {
-                        peer: p.address,
-                        local: p.source,
-                        interface: None,
-                        // RFC 5883: a multihop BGP session gets a multihop BFD session.
-                        multihop: p.ebgp_multihop.is_some_and(|t| t > 1),
-                        profile,
-                    };
-                    let link: BfdLink = match (&provider, &bfd_owned) {
-                        (Some(pr), _) => pr.add_session(spec)?,
-                        (None, Some(rt)) => BfdProvider::add_session(rt, spec)?,
-                        (None, None) => unreachable_bfd()?,
-                    };
-                    Some(link)
-                }
-                None => None,
-            };
-            let (h, j) = driver::spawn(DriverSpec {
-                peer: p.clone(),
-                local_asn: config.speaker.asn,
-                session: Session::new(session_config(&config, p)),
-                clock: clock.clone(),
-                events: events.clone(),
-                bfd,
-                export: ExportLink::new(exports.clone(), wake, config.speaker.asn),
-            });
+        for p in &config.peers {
+            let (h, j) = spawn_peer(
+                &config,
+                p,
+                &clock,
+                &events,
+                &exports,
+                provider.as_ref(),
+                &bfd_owned,
+            )?;
             handles.push(h);
-            drivers.push(j);
+            drivers.push((p.address, j));
         }
 
-        let by_addr: Arc<HashMap<IpAddr, PeerHandle>> =
-            Arc::new(handles.iter().map(|h| (h.address(), h.clone())).collect());
+        let by_addr = Arc::new(std::sync::RwLock::new(
+            handles.iter().map(|h| (h.address(), h.clone())).collect(),
+        ));
         let mut local_addrs = Vec::new();
         let mut listeners = Vec::new();
+        let mut listen_socks = Vec::new();
         for l in bound {
             let a = l.local_addr()?;
             info!("listening on {a}");
             local_addrs.push(a);
+            let l = Arc::new(l);
+            listen_socks.push(l.clone());
             listeners.push(tokio::spawn(accept_loop(l, by_addr.clone())));
         }
         Ok(Speaker {
-            config,
-            handles,
-            drivers,
+            config: std::sync::RwLock::new(Arc::new(config)),
+            handles: std::sync::RwLock::new(handles),
+            drivers: std::sync::Mutex::new(drivers),
             listeners,
+            listen_socks,
+            by_addr,
             local_addrs,
             events,
-            bfd_owned,
+            clock,
+            provider: provider.as_ref().map(Arc::downgrade),
+            bfd_owned: std::sync::Mutex::new(bfd_owned),
+            reload_lock: tokio::sync::Mutex::new(()),
+            config_path: std::sync::Mutex::new(None),
             exports,
         })
     }
 
-    /// The configuration it runs.
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The configuration it runs (the latest one [`Speaker::reload`] applied).
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// A snapshot of every peer, in configuration order.
     pub fn peers(&self) -> Vec<PeerStatus> {
-        self.handles.iter().map(PeerHandle::status).collect()
+        self.handles().iter().map(PeerHandle::status).collect()
     }
 
     /// The handles of every peer, in configuration order.
-    pub fn handles(&self) -> &[PeerHandle] {
-        &self.handles
+    pub fn handles(&self) -> Vec<PeerHandle> {
+        self.handles
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The handle of the peer with this name or address.
-    pub fn peer(&self, name_or_address: &str) -> Option<&PeerHandle> {
+    pub fn peer(&self, name_or_address: &str) -> Option<PeerHandle> {
         let addr: Option<IpAddr> = name_or_address.parse().ok();
-        self.handles
-            .iter()
+        self.handles()
+            .into_iter()
             .find(|h| h.name() == name_or_address || Some(h.address()) == addr)
     }
 
@@ -248,10 +249,14 @@ impl Speaker {
         for l in &self.listeners {
             l.abort();
         }
-        for h in &self.handles {
+        for h in self.handles() {
             h.command(Command::Shutdown(Some(message.to_string())));
         }
-        let mut drivers = std::mem::take(&mut self.drivers);
+        let mut drivers: Vec<JoinHandle<()>> =
+            std::mem::take(self.drivers.get_mut().unwrap_or_else(|e| e.into_inner()))
+                .into_iter()
+                .map(|(_, j)| j)
+                .collect();
         let all = async {
             for d in &mut drivers {
                 if let Err(e) = d.await {
@@ -265,7 +270,12 @@ impl Speaker {
                 d.abort();
             }
         }
-        if let Some(rt) = self.bfd_owned.take() {
+        let owned = self
+            .bfd_owned
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(rt) = owned {
             let _ = tokio::task::spawn_blocking(move || rt.shutdown()).await;
         }
     }
@@ -288,12 +298,20 @@ fn unreachable_bfd() -> io::Result<BfdLink> {
     Err(io::Error::other("no BFD runtime"))
 }
 
-async fn accept_loop(l: TcpListener, peers: Arc<HashMap<IpAddr, PeerHandle>>) {
+async fn accept_loop(
+    l: Arc<TcpListener>,
+    peers: Arc<std::sync::RwLock<HashMap<IpAddr, PeerHandle>>>,
+) {
     loop {
         match l.accept().await {
             Ok((stream, remote)) => {
                 let ip = socket::canonical(remote.ip());
-                match peers.get(&ip) {
+                let h = peers
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&ip)
+                    .cloned();
+                match h {
                     Some(h) => {
                         if !h.command(Command::Inbound(stream)) {
                             warn!(%remote, "connection for a stopped peer: closed");
@@ -310,4 +328,53 @@ async fn accept_loop(l: TcpListener, peers: Arc<HashMap<IpAddr, PeerHandle>>) {
             }
         }
     }
+}
+
+/// Spawns the driver of one configured peer (and its BFD session): the same path for the
+/// start and for a peer a reload adds or changes.
+pub(super) fn spawn_peer(
+    config: &Config,
+    p: &PeerConfig,
+    clock: &Arc<dyn Clock>,
+    events: &broadcast::Sender<PeerEvent>,
+    exports: &Arc<Exports>,
+    provider: Option<&Arc<dyn BfdProvider>>,
+    bfd_owned: &Option<BfdRuntime>,
+) -> io::Result<(PeerHandle, JoinHandle<()>)> {
+    let bfd = match &p.bfd {
+        Some(name) => {
+            let profile = config.bfd_profiles.get(name).copied().ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("unknown bfd profile {name:?}"),
+                )
+            })?;
+            let spec = BfdSessionSpec {
+                peer: p.address,
+                local: p.source,
+                interface: None,
+                // RFC 5883: a multihop BGP session gets a multihop BFD session.
+                multihop: p.ebgp_multihop.is_some_and(|t| t > 1),
+                profile,
+            };
+            let link: BfdLink = match (provider, bfd_owned) {
+                (Some(pr), _) => pr.add_session(spec)?,
+                (None, Some(rt)) => BfdProvider::add_session(rt, spec)?,
+                (None, None) => unreachable_bfd()?,
+            };
+            Some(link)
+        }
+        None => None,
+    };
+    let wake = Arc::new(tokio::sync::Notify::new());
+    exports.add_wake(wake.clone());
+    Ok(driver::spawn(DriverSpec {
+        peer: p.clone(),
+        local_asn: config.speaker.asn,
+        session: Session::new(session_config(config, p)),
+        clock: clock.clone(),
+        events: events.clone(),
+        bfd,
+        export: ExportLink::new(exports.clone(), wake, config.speaker.asn),
+    }))
 }
