@@ -279,8 +279,10 @@ async fn every_request_and_every_error() {
     assert!(msg.contains("keep_received"), "{msg}");
     let (code, _, _) = c.err(r#"{"request":"version","extra":1}"#).await;
     assert_eq!(code, "invalid_argument");
+    // reload without a configuration file to read: an error, nothing changes.
     let (code, msg, _) = c.err(r#"{"request":"reload"}"#).await;
-    assert_eq!(code, "not_implemented", "{msg}");
+    assert_eq!(code, "invalid_config", "{msg}");
+    assert!(msg.contains("no configuration file"), "{msg}");
     // Nothing of the failed requests was applied.
     let after = c.ok(json!({"request": "routes"})).await;
     assert_eq!(after, before);
@@ -524,6 +526,53 @@ async fn watch_streams_bfd_state_changes_and_peers_shows_bfd() {
         (Some("Up"), Some("Down"))
     );
     drop((w, c));
+    server.shutdown().await;
+    Arc::try_unwrap(speaker).unwrap().shutdown("done").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_applies_the_file_or_reports_its_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sock(&dir);
+    let file = dir.path().join("speakerd.toml");
+    let base = "[speaker]\nasn = 64501\nrouter_id = \"192.0.2.2\"\n\
+                [[peer]]\nname = \"a\"\naddress = \"127.0.0.1\"\nasn = 64500\npassive = true\n";
+    std::fs::write(&file, base).unwrap();
+    let speaker = Arc::new(Speaker::start(cfg(base)).await.unwrap());
+    speaker.set_config_path(&file);
+    let server = ApiServer::start(&path, speaker.clone()).unwrap();
+    let mut c = Client::connect(&path).await;
+
+    // A new peer and a new [[announce]].
+    std::fs::write(
+        &file,
+        format!(
+            "{base}[[peer]]\nname = \"b\"\naddress = \"127.0.0.3\"\nasn = 64502\npassive = true\n\
+             [[announce]]\nprefix = \"203.0.113.100/32\"\n"
+        ),
+    )
+    .unwrap();
+    let r = c.ok(json!({"request": "reload"})).await;
+    assert_eq!(r["added"], json!(["b"]), "{r}");
+    assert_eq!(r["unchanged"], json!(["a"]), "{r}");
+    assert_eq!(r["announce_changed"], 1, "{r}");
+    assert!(r["message"].is_string());
+    let routes = c.ok(json!({"request": "routes"})).await;
+    assert_eq!(desired(&routes), ["203.0.113.100/32"]);
+
+    // A broken file: the errors with their position, the running configuration kept.
+    std::fs::write(
+        &file,
+        format!("{base}[[peer]]\naddress = \"nope\"\nasn = 64502\n"),
+    )
+    .unwrap();
+    let (code, msg, _) = c.err(r#"{"request":"reload"}"#).await;
+    assert_eq!(code, "invalid_config");
+    assert!(msg.contains("speakerd.toml:10:11: address"), "{msg}");
+    let routes = c.ok(json!({"request": "routes"})).await;
+    assert_eq!(desired(&routes), ["203.0.113.100/32"]);
+
+    drop(c);
     server.shutdown().await;
     Arc::try_unwrap(speaker).unwrap().shutdown("done").await;
 }

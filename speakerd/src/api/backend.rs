@@ -6,7 +6,7 @@ use bgp_fsm::bgp_wire::{IpNet, PathAttribute};
 use rib::Advertisement;
 use tokio::sync::broadcast;
 
-use super::proto::{ApiError, code};
+use super::proto::{ApiError, ReloadResult, code};
 use super::server::ApiBackend;
 use crate::Speaker;
 use crate::bgp::{PeerEvent, PeerHandle};
@@ -51,11 +51,24 @@ impl ApiBackend for Speaker {
         Speaker::subscribe(self)
     }
 
-    async fn reload(&self) -> Result<String, ApiError> {
-        Err(ApiError::new(
-            code::NOT_IMPLEMENTED,
-            "reload is not implemented yet: restart speakerd to apply a new configuration",
-        ))
+    async fn reload(&self) -> Result<ReloadResult, ApiError> {
+        // The configuration file again, applied by difference (`Speaker::reload`); an
+        // invalid file changes nothing and its errors (file:line:col) are the answer.
+        match self.reload_file().await {
+            Ok(r) => Ok(ReloadResult {
+                message: r.to_string(),
+                added: r.added,
+                removed: r.removed,
+                restarted: r.restarted,
+                unchanged: r.unchanged,
+                announce_changed: r.announce_changed,
+                not_applied: r.not_applied,
+            }),
+            Err(e) => Err(ApiError::new(
+                code::INVALID_CONFIG,
+                format!("the running configuration is kept: {e}"),
+            )),
+        }
     }
 
     fn now(&self) -> Instant {

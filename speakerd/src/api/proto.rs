@@ -125,6 +125,9 @@ pub mod code {
     pub const TOO_LARGE: &str = "too_large";
     /// The daemon cannot do this (yet).
     pub const NOT_IMPLEMENTED: &str = "not_implemented";
+    /// `reload`: the configuration file has errors (the message lists them with
+    /// file:line:col); the running configuration is kept.
+    pub const INVALID_CONFIG: &str = "invalid_config";
     /// The daemon failed to carry out a valid request.
     pub const INTERNAL: &str = "internal";
 }
@@ -362,10 +365,28 @@ pub struct VersionResult {
 }
 
 /// Result of `reload`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReloadResult {
-    /// What changed.
+    /// A one-line summary.
     pub message: String,
+    /// Peers started.
+    #[serde(default)]
+    pub added: Vec<String>,
+    /// Peers stopped (removed from the configuration).
+    #[serde(default)]
+    pub removed: Vec<String>,
+    /// Peers restarted with new settings.
+    #[serde(default)]
+    pub restarted: Vec<String>,
+    /// Peers left running untouched.
+    #[serde(default)]
+    pub unchanged: Vec<String>,
+    /// Prefixes of `[[announce]]` whose announcement changed.
+    #[serde(default)]
+    pub announce_changed: usize,
+    /// Changed sections that need a restart of the daemon (`[speaker] listen`, `[api]`...).
+    #[serde(default)]
+    pub not_applied: Vec<String>,
 }
 
 /// Result of `watch` (events follow on the same connection).

@@ -76,8 +76,8 @@ pub trait ApiBackend: Send + Sync + 'static {
     /// A receiver of every peer's events from now on.
     fn subscribe(&self) -> broadcast::Receiver<PeerEvent>;
 
-    /// Reloads the configuration; returns a summary of what changed.
-    fn reload(&self) -> impl Future<Output = Result<String, ApiError>> + Send;
+    /// Reloads the configuration; returns what changed.
+    fn reload(&self) -> impl Future<Output = Result<ReloadResult, ApiError>> + Send;
 
     /// The current time of the speaker's clock (for uptimes).
     fn now(&self) -> Instant {
@@ -516,8 +516,7 @@ async fn dispatch<B: ApiBackend>(
         }
         "reload" => {
             let _: NoArgs = args(rest)?;
-            let message = b.reload().await?;
-            to_value(&ReloadResult { message })
+            to_value(&b.reload().await?)
         }
         "version" => {
             let _: NoArgs = args(rest)?;
