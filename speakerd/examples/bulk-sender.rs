@@ -8,7 +8,8 @@
 //! * `stream`: prints `loaded` at once, waits for Established, then announces the prefixes
 //!   one per call (`Speaker::announce`) and prints `streamed` with the time it took.
 //!
-//! Environment: `BULK_EXTENDED_MESSAGE=0` turns RFC 8654 extended messages off.
+//! Environment: `BULK_EXTENDED_MESSAGE=0` turns RFC 8654 extended messages off;
+//! `BULK_CHUNK=k` preloads in `announce_all` calls of k prefixes.
 //!
 //! The prefixes are `240.0.0.0/24`, `240.0.1.0/24`, ... (reserved space, for a lab whose
 //! receivers install nothing in a kernel table).
@@ -55,7 +56,15 @@ async fn main() {
     let all = prefixes(n);
     if !stream {
         let t = Instant::now();
-        let k = sp.announce_all(all.clone(), Advertisement::new()).await;
+        // BULK_CHUNK=k: announce in calls of k prefixes (default: one call).
+        let chunk: usize = std::env::var("BULK_CHUNK")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(all.len().max(1));
+        let mut k = 0;
+        for c in all.chunks(chunk) {
+            k += sp.announce_all(c.to_vec(), Advertisement::new()).await;
+        }
         println!("loaded {k} in {:?}", t.elapsed());
     } else {
         println!("loaded 0");
