@@ -93,7 +93,13 @@ async fn run(config: Config, path: PathBuf) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let speaker = match Speaker::start(config).await {
+    let mut opts = speakerd::SpeakerOptions::default();
+    if config.peers.iter().any(|p| p.keep_received) {
+        // The API's received-routes table reads every UPDATE event: room for a full table
+        // arriving at once, so it does not lag behind the channel.
+        opts.events = Some(tokio::sync::broadcast::channel(1 << 16).0);
+    }
+    let speaker = match Speaker::start_with(config, opts).await {
         Ok(s) => s,
         Err(e) => {
             error!("cannot start: {e}");

@@ -265,7 +265,9 @@ enum Line {
     Eof,
 }
 
-async fn read_line<R: AsyncBufReadExt + Unpin>(r: &mut R) -> io::Result<Line> {
+/// Reads one line of at most `max` bytes (newline excluded); a longer one is consumed up to
+/// its newline and reported as [`Line::TooLarge`], so the connection can go on.
+async fn read_line<R: AsyncBufReadExt + Unpin>(r: &mut R, max: usize) -> io::Result<Line> {
     let mut buf = Vec::new();
     let mut too_large = false;
     loop {
@@ -284,7 +286,7 @@ async fn read_line<R: AsyncBufReadExt + Unpin>(r: &mut R) -> io::Result<Line> {
             None => (avail, avail.len()),
         };
         if !too_large {
-            if buf.len() + chunk.len() > MAX_LINE {
+            if buf.len() + chunk.len() > max {
                 too_large = true;
                 buf = Vec::new();
             } else {
@@ -313,7 +315,7 @@ async fn connection<B: ApiBackend>(stream: UnixStream, shared: Arc<Shared<B>>) {
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::with_capacity(256 * 1024, r);
     loop {
-        let line = match read_line(&mut r).await {
+        let line = match read_line(&mut r, MAX_LINE).await {
             Ok(Line::Data(l)) => l,
             Ok(Line::TooLarge) => {
                 let e = ApiError::new(
@@ -729,5 +731,34 @@ async fn watch<B: ApiBackend>(
     }
     for t in tasks {
         t.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn lines(input: &[u8], max: usize) -> Vec<String> {
+        let mut r = BufReader::with_capacity(4, input);
+        let mut out = Vec::new();
+        loop {
+            match read_line(&mut r, max).await.unwrap() {
+                Line::Data(d) => out.push(String::from_utf8(d).unwrap()),
+                Line::TooLarge => out.push("<too large>".into()),
+                Line::Eof => return out,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn lines_are_bounded_and_the_stream_goes_on() {
+        assert_eq!(lines(b"ab\ncdef\n", 4).await, ["ab", "cdef"]);
+        assert_eq!(
+            lines(b"ab\ncdefgh\nij\n", 4).await,
+            ["ab", "<too large>", "ij"]
+        );
+        assert_eq!(lines(b"abcdefgh", 4).await, ["<too large>"]);
+        assert_eq!(lines(b"last", 4).await, ["last"], "no final newline");
+        assert!(lines(b"", 4).await.is_empty());
     }
 }
