@@ -407,3 +407,22 @@ fn reencoding_roundtrips() {
     let m = Message::decode(Bytes::from(b.to_vec()), &DecodeContext::default()).unwrap();
     assert!(matches!(m, Message::Update(u) if u.is_end_of_rib() == Some(Family::IPV4_UNICAST)));
 }
+
+/// More than one internal chunk (2^18 prefixes) in one call: every prefix is announced once,
+/// a repeat changes nothing, and a withdraw of all empties the rib.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_call_larger_than_a_chunk() {
+    let s = Speaker::start(cfg("[speaker]\nasn = 64500\nrouter_id = \"192.0.2.1\"\n"))
+        .await
+        .expect("start");
+    let all = many_v6(300_000);
+    assert_eq!(
+        s.announce_all(all.clone(), Advertisement::new()).await,
+        300_000
+    );
+    assert_eq!(s.announced_count(), 300_000);
+    assert_eq!(s.announce_all(all.clone(), Advertisement::new()).await, 0);
+    assert_eq!(s.withdraw_many(all).await, 300_000);
+    assert_eq!(s.announced_count(), 0);
+    s.shutdown("done").await;
+}
