@@ -51,6 +51,18 @@ pub struct Config {
     pub api: ApiConfig,
     /// `[metrics]`: the Prometheus endpoint (off when absent).
     pub metrics: MetricsConfig,
+    /// `[state]`: where API-made announcements persist across restarts (off when absent).
+    pub state: StateConfig,
+}
+
+/// `[state]`: the state file (see [`crate::state`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct StateConfig {
+    /// `path = "/var/lib/speakerd/state.json"`: the announcements made through the API
+    /// (or the library) are written there after each change and come back on start; nothing
+    /// persists when `None`.
+    pub path: Option<std::path::PathBuf>,
 }
 
 /// `[metrics]`: where Prometheus metrics are served (see [`crate::metrics`]).
@@ -314,6 +326,13 @@ struct RawConfig {
     announce: Vec<crate::announce::RawAnnounce>,
     api: Option<RawApi>,
     metrics: Option<RawMetrics>,
+    state: Option<RawState>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    path: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -397,6 +416,22 @@ impl Validator<'_> {
                 );
                 MetricsConfig::default()
             }
+        }
+    }
+
+    fn state(&mut self, raw: Option<RawState>) -> StateConfig {
+        let Some(s) = raw.and_then(|r| r.path) else {
+            return StateConfig::default();
+        };
+        if !s.get_ref().starts_with('/') || s.get_ref().ends_with('/') {
+            self.err(
+                &s,
+                format!("state path {:?} must be an absolute file path", s.get_ref()),
+                Some("e.g. path = \"/var/lib/speakerd/state.json\""),
+            );
+        }
+        StateConfig {
+            path: Some(s.into_inner().into()),
         }
     }
 
@@ -728,6 +763,7 @@ impl Validator<'_> {
             announce,
             api: self.api(raw.api),
             metrics: self.metrics(raw.metrics),
+            state: self.state(raw.state),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod bgp;
 pub mod clock;
 pub mod config;
 pub mod metrics;
+pub mod state;
 mod sys;
 
 pub use bgp::{PeerEvent, PeerEventKind, PeerHandle, PeerStatus, Speaker, SpeakerOptions};

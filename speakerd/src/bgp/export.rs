@@ -76,6 +76,20 @@ impl Exports {
         w.push(wake);
     }
 
+    /// The API's announcements (source [`Source::Api`]), for the state file.
+    pub(crate) fn api_routes(&self) -> Vec<(IpNet, rib::Advertisement)> {
+        let rib = self.lock();
+        rib.routes()
+            .into_iter()
+            .filter_map(|(p, _)| rib.desired_by(Source::Api, p).map(|a| (p, a.clone())))
+            .collect()
+    }
+
+    /// Replaces the API's announcements (the state file's, on start).
+    pub(crate) fn set_api(&self, routes: Vec<(IpNet, rib::Advertisement)>) -> usize {
+        self.change(|r| r.set(Source::Api, routes), |n| *n > 0)
+    }
+
     /// Replaces the configuration's announcements (source [`Source::Config`]) with `new`:
     /// only the prefixes that changed are sent. Returns how many changed.
     pub(crate) fn set_config(&self, new: &[Announcement]) -> usize {
@@ -226,13 +240,35 @@ impl Speaker {
         changed: fn(&R) -> bool,
     ) -> R {
         let shared = self.exports.clone();
-        if heavy {
+        let r = if heavy {
             // Large bulk calls: off the async workers.
             tokio::task::spawn_blocking(move || shared.change(f, changed))
                 .await
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
         } else {
             shared.change(f, changed)
+        };
+        if changed(&r)
+            && let Some((w, _)) = &self.state
+        {
+            // `[state] path`: written after a short coalescing delay.
+            w.changed();
+        }
+        r
+    }
+
+    /// Writes the state file (`[state] path`) now when the API's announcements changed
+    /// since the last write; a no-op without a state file. (Changes are written anyway
+    /// after [`crate::state::COALESCE`]; this is for callers that need it on disk now.)
+    pub async fn flush_state(&self) -> std::io::Result<()> {
+        match &self.state {
+            Some((w, _)) => {
+                let w = w.clone();
+                tokio::task::spawn_blocking(move || w.write_if_dirty())
+                    .await
+                    .map_err(std::io::Error::other)?
+            }
+            None => Ok(()),
         }
     }
 

@@ -10,7 +10,7 @@
 //! * the `[[announce]]` tables replace the configuration source of the rib: only prefixes
 //!   whose announcement changed are sent (UPDATE or withdrawal).
 //!
-//! `[speaker] listen` and `[api]` are bound at start: a change to them is reported in
+//! `[speaker] listen`, `[api]`, `[metrics]` and `[state]` are bound at start: a change to them is reported in
 //! [`ReloadReport::not_applied`] and needs a restart.
 
 use std::collections::HashMap;
@@ -132,6 +132,12 @@ impl Speaker {
         }
         if old.api != new.api {
             report.not_applied.push("[api]".into());
+        }
+        if old.state != new.state {
+            report.not_applied.push("[state]".into());
+        }
+        if old.metrics != new.metrics {
+            report.not_applied.push("[metrics]".into());
         }
 
         let old_by_addr: HashMap<IpAddr, &PeerConfig> =

@@ -77,6 +77,8 @@ pub struct Speaker {
     pub(super) bfd_owned: std::sync::Mutex<Option<BfdRuntime>>,
     /// One reload at a time.
     pub(super) reload_lock: tokio::sync::Mutex<()>,
+    /// `[state] path`: the writer of the API's announcements, and its task.
+    pub(super) state: Option<(Arc<crate::state::StateWriter>, JoinHandle<()>)>,
     /// The file [`Speaker::reload_file`] reads when given none (set by the daemon).
     pub(super) config_path: std::sync::Mutex<Option<std::path::PathBuf>>,
     /// The rib (announce path): see `export.rs`.
@@ -153,6 +155,26 @@ impl Speaker {
         };
 
         let exports = Arc::new(Exports::new(&config.announce, Vec::new()));
+        // The API's announcements of the previous run, before any session is up.
+        let state = match &config.state.path {
+            Some(path) => {
+                let routes = crate::state::load(path)?;
+                if !routes.is_empty() {
+                    info!(
+                        "{} announcement(s) restored from {}",
+                        routes.len(),
+                        path.display()
+                    );
+                }
+                exports.set_api(routes);
+                let snap = exports.clone();
+                Some(crate::state::StateWriter::start(
+                    path.clone(),
+                    Box::new(move || snap.api_routes()),
+                ))
+            }
+            None => None,
+        };
         let mut handles = Vec::new();
         let mut drivers = Vec::new();
         for p in &config.peers {
@@ -196,6 +218,7 @@ impl Speaker {
             provider: provider.as_ref().map(Arc::downgrade),
             bfd_owned: std::sync::Mutex::new(bfd_owned),
             reload_lock: tokio::sync::Mutex::new(()),
+            state,
             config_path: std::sync::Mutex::new(None),
             exports,
         })
@@ -242,8 +265,8 @@ impl Speaker {
     }
 
     /// Stops accepting, sends every session NOTIFICATION Cease / Administrative Shutdown
-    /// (subcode 2) with `message` as RFC 9003 shutdown communication, waits until those are
-    /// written and the connections closed — at most [`SHUTDOWN_GRACE`]; a driver still
+    /// (subcode 2) with `message` as RFC 9003 shutdown communication, writes the state file
+    /// (`[state] path`), waits until those are written and the connections closed — at most [`SHUTDOWN_GRACE`]; a driver still
     /// flushing to a peer that does not read is then aborted — and stops BFD.
     pub async fn shutdown(mut self, message: &str) {
         for l in &self.listeners {
@@ -270,6 +293,10 @@ impl Speaker {
                 d.abort();
             }
         }
+        if let Some((w, task)) = self.state.take() {
+            task.abort();
+            let _ = tokio::task::spawn_blocking(move || w.write_if_dirty()).await;
+        }
         let owned = self
             .bfd_owned
             .get_mut()
@@ -287,6 +314,11 @@ impl Drop for Speaker {
     fn drop(&mut self) {
         for l in &self.listeners {
             l.abort();
+        }
+        // The API's announcements not written yet (a blocking write, once).
+        if let Some((w, task)) = self.state.take() {
+            task.abort();
+            let _ = w.write_if_dirty();
         }
     }
 }
