@@ -224,14 +224,67 @@ pub struct DecodeArgs {
     pub pretty: bool,
 }
 
-/// One line of a route file, parsed as command-line options.
-#[derive(Parser, Debug)]
-#[command(name = "route", no_binary_name = true, disable_help_flag = true)]
-struct RouteLine {
-    #[arg(value_parser = prefix_arg)]
-    prefix: String,
-    #[command(flatten)]
-    opts: RouteOpts,
+/// One text line of a route file: `PREFIX [--option VALUE | --option=VALUE]...` with the
+/// options of `announce`. Parsed by hand (a clap parse per line is too slow for 100k lines),
+/// with the same value checks.
+fn parse_route_line(line: &str) -> Result<(String, RouteOpts), String> {
+    let mut it = line.split_whitespace();
+    let prefix = prefix_arg(it.next().unwrap_or(""))?;
+    let mut o = RouteOpts::default();
+    while let Some(tok) = it.next() {
+        let (name, inline) = match tok.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (tok, None),
+        };
+        let mut value = || -> Result<&str, String> {
+            inline
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        let num = |v: &str, what: &str| -> Result<u32, String> {
+            v.parse()
+                .map_err(|_| format!("invalid value {v:?} for {what}: a number 0..4294967295"))
+        };
+        match name {
+            "--community" => o.communities.push(community_arg(value()?)?),
+            "--large-community" => o.large_communities.push(large_community_arg(value()?)?),
+            "--local-pref" => o.local_pref = Some(num(value()?, name)?),
+            "--med" => o.med = Some(num(value()?, name)?),
+            "--next-hop" => {
+                let v = value()?;
+                o.next_hop =
+                    Some(v.parse().map_err(|_| {
+                        format!("invalid value {v:?} for --next-hop: an IP address")
+                    })?);
+            }
+            "--origin" => {
+                o.origin = Some(match value()? {
+                    "igp" => OriginArg::Igp,
+                    "egp" => OriginArg::Egp,
+                    "incomplete" => OriginArg::Incomplete,
+                    v => {
+                        return Err(format!(
+                            "invalid value {v:?} for --origin: igp, egp or incomplete"
+                        ));
+                    }
+                })
+            }
+            "--prepend" => {
+                let v = value()?;
+                o.prepend = Some(
+                    v.parse()
+                        .map_err(|_| format!("invalid value {v:?} for --prepend: 0..255"))?,
+                );
+            }
+            "--peer" => o.peers.push(value()?.to_string()),
+            other => {
+                return Err(format!(
+                    "unexpected argument {other:?} (options: --community, --large-community, --local-pref, --med, --next-hop, --origin, --prepend, --peer)"
+                ));
+            }
+        }
+    }
+    Ok((prefix, o))
 }
 
 /// Parses a route file: one route per line, either `PREFIX [--community C] [--med N] ...`
@@ -255,16 +308,8 @@ pub fn parse_route_file(
             parse_prefix(&r.prefix).map_err(|e| format!("{at}: {e}"))?;
             out.push(r);
         } else {
-            let l = RouteLine::try_parse_from(line.split_whitespace()).map_err(|e| {
-                let msg = e.to_string();
-                let first = msg
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .trim_start_matches("error: ");
-                format!("{at}: {first}")
-            })?;
-            out.push(l.opts.or(defaults).route(&l.prefix));
+            let (prefix, opts) = parse_route_line(line).map_err(|e| format!("{at}: {e}"))?;
+            out.push(opts.or(defaults).route(&prefix));
         }
     }
     Ok(out)

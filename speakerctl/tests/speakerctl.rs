@@ -152,6 +152,27 @@ fn route_files() {
     .unwrap_err();
     assert!(e.starts_with("r.txt:1: ") && e.contains("colour"), "{e}");
 
+    let r = parse_route_file(
+        "203.0.113.5 --med=9 --origin egp --prepend 2 --next-hop 192.0.2.9 --large-community 1:2:3\n",
+        "r.txt",
+        &defaults,
+    )
+    .unwrap();
+    assert_eq!(r[0].med, Some(9));
+    assert_eq!(r[0].origin.as_deref(), Some("egp"));
+    assert_eq!(r[0].as_path_prepend, Some(2));
+    assert_eq!(r[0].next_hop.as_deref(), Some("192.0.2.9"));
+    assert_eq!(r[0].large_communities, ["1:2:3"]);
+    let e = parse_route_file("203.0.113.5 --colour blue\n", "r.txt", &defaults).unwrap_err();
+    assert!(
+        e.starts_with("r.txt:1: unexpected argument \"--colour\""),
+        "{e}"
+    );
+    let e = parse_route_file("203.0.113.5 --med\n", "r.txt", &defaults).unwrap_err();
+    assert_eq!(e, "r.txt:1: --med needs a value");
+    let e = parse_route_file("203.0.113.5 --community 1:2:3:4\n", "r.txt", &defaults).unwrap_err();
+    assert!(e.starts_with("r.txt:1: "), "{e}");
+
     let p = parse_prefix_file(
         "203.0.113.10/32 --med 3\n{\"prefix\":\"2001:db8::/48\"}\n",
         "-",
