@@ -216,6 +216,9 @@ pub struct DecodeArgs {
     /// negotiated unless this is given.
     #[arg(long, value_delimiter = ',', value_name = "TOKENS")]
     pub ctx: Vec<String>,
+    /// In a pcap, the TCP port BGP runs on.
+    #[arg(long, value_name = "PORT", default_value_t = 179)]
+    pub bgp_port: u16,
     /// The hex is a BFD packet (default: BGP when it starts with the 16-byte marker).
     #[arg(long)]
     pub bfd: bool,

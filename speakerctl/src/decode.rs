@@ -299,6 +299,16 @@ pub fn decode_pcap(
     ctx: &DecodeContext,
     explicit_ctx: bool,
 ) -> Result<Vec<Value>, String> {
+    decode_pcap_port(bytes, ctx, explicit_ctx, 179)
+}
+
+/// [`decode_pcap`] with BGP on TCP port `bgp_port` instead of 179.
+pub fn decode_pcap_port(
+    bytes: &[u8],
+    ctx: &DecodeContext,
+    explicit_ctx: bool,
+    bgp_port: u16,
+) -> Result<Vec<Value>, String> {
     if bytes.len() < 24 || !is_pcap(bytes) {
         return Err("not a classic pcap file (pcapng is not supported: convert it with `tcpdump -r in.pcapng -w out.pcap` or editcap -F pcap)".into());
     }
@@ -343,7 +353,7 @@ pub fn decode_pcap(
                 else {
                     continue;
                 };
-                if sport != 179 && dport != 179 {
+                if sport != bgp_port && dport != bgp_port {
                     continue;
                 }
                 let off = usize::from(l4.get(12).copied().unwrap_or(0) >> 4) * 4;

@@ -99,7 +99,7 @@ pub fn run(cli: Cli, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<(), Ct
                 Some(f) => {
                     let bytes = read_input(f, stdin)?;
                     if decode::is_pcap(&bytes) {
-                        decode::decode_pcap(&bytes, &ctx, !a.ctx.is_empty())
+                        decode::decode_pcap_port(&bytes, &ctx, !a.ctx.is_empty(), a.bgp_port)
                             .map_err(CtlError::Other)?
                     } else {
                         let text = String::from_utf8(bytes).map_err(|_| {
