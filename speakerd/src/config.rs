@@ -92,6 +92,16 @@ pub struct SpeakerConfig {
     /// Addresses to accept BGP connections on (default none: active sessions only).
     /// Port 179 needs root or CAP_NET_BIND_SERVICE.
     pub listen: Vec<SocketAddr>,
+    /// `graceful_restart = true`: advertise the RFC 4724 graceful restart capability
+    /// (forwarding state preserved for every family of the session), so a planned restart
+    /// (`SIGUSR2`, docs/OPERATIONS.md) keeps our routes at the peers (default false).
+    pub graceful_restart: bool,
+    /// `restart_time`: the restart time advertised with graceful restart, seconds,
+    /// 1..=4095 (default 120).
+    pub restart_time: u16,
+    /// This process is the restart of a planned graceful restart: the Restart State (R) bit
+    /// is set in the capability (not a TOML key; the daemon sets it).
+    pub restarting: bool,
 }
 
 /// One `[[peer]]`.
@@ -354,6 +364,8 @@ struct RawSpeaker {
     router_id: Spanned<String>,
     #[serde(default)]
     listen: Vec<Spanned<String>>,
+    graceful_restart: Option<bool>,
+    restart_time: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -757,6 +769,15 @@ impl Validator<'_> {
                 asn,
                 router_id,
                 listen,
+                graceful_restart: raw.speaker.graceful_restart.unwrap_or(false),
+                // RFC 4724 §3: the restart time is a 12-bit number of seconds.
+                restart_time: raw
+                    .speaker
+                    .restart_time
+                    .as_ref()
+                    .map(|t| self.range(t, "restart_time", 1, 4095, " s") as u16)
+                    .unwrap_or(120),
+                restarting: false,
             },
             bfd_profiles,
             peers,

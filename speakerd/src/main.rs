@@ -5,6 +5,11 @@
 //! every session is closed with NOTIFICATION Cease / Administrative Shutdown carrying the
 //! RFC 9003 message "speakerd shutting down", and the process exits 0 once they are sent.
 //!
+//! On SIGUSR2 (a planned restart, with `[speaker] graceful_restart = true`) the connections
+//! are closed without a NOTIFICATION so peers keep our routes for the restart time
+//! (RFC 4724), a marker next to the `[state]` file tells the next run to set the Restart
+//! State bit, and the process exits 75 (systemd restarts it). See docs/OPERATIONS.md.
+//!
 //! On SIGHUP the configuration file is read again and applied by difference
 //! ([`Speaker::reload`](speakerd::Speaker::reload)): unchanged peers keep their sessions; an
 //! invalid file is refused (its errors logged) and the running configuration stays.
@@ -19,6 +24,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use speakerd::{Config, Speaker};
 use tracing::{error, info};
+
+/// The exit status after a graceful restart stop (SIGUSR2): EX_TEMPFAIL, which the systemd
+/// unit's `RestartForceExitStatus=` turns into a restart.
+const EXIT_RESTART: u8 = 75;
 
 /// The shutdown communication sent to every peer on SIGTERM/SIGINT (RFC 9003).
 const SHUTDOWN_MESSAGE: &str = "speakerd shutting down";
@@ -45,7 +54,7 @@ fn main() -> ExitCode {
         eprintln!("speakerd: --config FILE is required");
         return ExitCode::from(2);
     };
-    let config = match Config::load(&path) {
+    let mut config = match Config::load(&path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -78,10 +87,23 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    rt.block_on(run(config, path))
+    // A planned graceful restart (SIGUSR2) left a marker next to the state file: this run
+    // is the restart (RFC 4724 Restart State bit).
+    let marker = config
+        .state
+        .path
+        .as_deref()
+        .map(speakerd::state::restart_marker);
+    if let Some(m) = &marker
+        && std::fs::remove_file(m).is_ok()
+    {
+        config.speaker.restarting = true;
+        info!("graceful restart: this run is the restart (Restart State bit set)");
+    }
+    rt.block_on(run(config, path, marker))
 }
 
-async fn run(config: Config, path: PathBuf) -> ExitCode {
+async fn run(config: Config, path: PathBuf, marker: Option<PathBuf>) -> ExitCode {
     use tokio::signal::unix::{SignalKind, signal};
     let (mut term, mut int) = match (
         signal(SignalKind::terminate()),
@@ -117,6 +139,15 @@ async fn run(config: Config, path: PathBuf) -> ExitCode {
         }
     };
     speaker.set_config_path(&path);
+    // SIGUSR2: planned graceful restart (RFC 4724), see docs/OPERATIONS.md.
+    let mut usr2 = match signal(SignalKind::user_defined2()) {
+        Ok(h) => h,
+        Err(e) => {
+            error!("cannot install the SIGUSR2 handler: {e}");
+            speaker.shutdown(SHUTDOWN_MESSAGE).await;
+            return ExitCode::from(1);
+        }
+    };
     let speaker = std::sync::Arc::new(speaker);
     let api = match speaker.config().api.socket.clone() {
         Some(path) => match speakerd::api::ApiServer::start(&path, speaker.clone()) {
@@ -151,6 +182,7 @@ async fn run(config: Config, path: PathBuf) -> ExitCode {
         tokio::select! {
             _ = term.recv() => break "SIGTERM",
             _ = int.recv() => break "SIGINT",
+            _ = usr2.recv() => break "SIGUSR2",
             _ = hup.recv() => match speaker.reload_file().await {
                 Ok(r) => info!("SIGHUP: configuration reloaded: {r}"),
                 Err(e) => error!("SIGHUP: new configuration refused, the running one stays:\n{e}"),
@@ -163,6 +195,21 @@ async fn run(config: Config, path: PathBuf) -> ExitCode {
     }
     if let Some(m) = metrics {
         m.shutdown().await;
+    }
+    if sig == "SIGUSR2" {
+        // Connections closed without NOTIFICATION: peers keep our routes as stale for the
+        // restart time; exit status 75 makes systemd start us again
+        // (RestartForceExitStatus=75 in dist/speakerd.service).
+        if let Ok(s) = std::sync::Arc::try_unwrap(speaker) {
+            s.shutdown_graceful().await;
+        }
+        if let Some(m) = &marker
+            && let Err(e) = std::fs::write(m, b"")
+        {
+            error!("cannot write the restart marker {}: {e}", m.display());
+        }
+        info!("stopped for a graceful restart");
+        return ExitCode::from(EXIT_RESTART);
     }
     match std::sync::Arc::try_unwrap(speaker) {
         Ok(s) => s.shutdown(SHUTDOWN_MESSAGE).await,

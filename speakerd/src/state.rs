@@ -175,3 +175,12 @@ impl StateWriter {
         })
     }
 }
+
+/// The marker of a planned graceful restart: `<state path>.restarting`. The daemon creates
+/// it after [`Speaker::shutdown_graceful`](crate::Speaker::shutdown_graceful) and removes it
+/// on start, setting the Restart State bit for that run (RFC 4724 §3).
+pub fn restart_marker(state: &Path) -> PathBuf {
+    let mut s = state.as_os_str().to_owned();
+    s.push(".restarting");
+    PathBuf::from(s)
+}

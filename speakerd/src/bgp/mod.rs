@@ -5,6 +5,7 @@ mod bfd_link;
 mod driver;
 mod export;
 mod reload;
+mod restart;
 mod socket;
 mod speaker;
 

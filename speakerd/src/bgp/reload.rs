@@ -123,9 +123,11 @@ impl Speaker {
     /// error is kept for the callers that load and reload in one step
     /// ([`Speaker::reload_file`]). Returns once removed and changed peers have sent their
     /// NOTIFICATION (at most [`SHUTDOWN_GRACE`] each) and the new ones are started.
-    pub async fn reload(&self, new: Config) -> Result<ReloadReport, ConfigErrors> {
+    pub async fn reload(&self, mut new: Config) -> Result<ReloadReport, ConfigErrors> {
         let _one = self.reload_lock.lock().await;
         let old = self.config();
+        // Not from the file: this process's graceful restart state stays.
+        new.speaker.restarting = old.speaker.restarting;
         let mut report = ReloadReport::default();
         if old.speaker.listen != new.speaker.listen {
             report.not_applied.push("[speaker] listen".into());

@@ -63,7 +63,7 @@ pub struct Speaker {
     pub(super) handles: std::sync::RwLock<Vec<PeerHandle>>,
     /// Every peer's driver task, by peer address.
     pub(super) drivers: std::sync::Mutex<Vec<(IpAddr, JoinHandle<()>)>>,
-    listeners: Vec<JoinHandle<()>>,
+    pub(super) listeners: Vec<JoinHandle<()>>,
     /// The listening sockets (reload adds the TCP-MD5 keys of new peers to them).
     pub(super) listen_socks: Vec<Arc<TcpListener>>,
     /// The handles the accept loops look connections up in.
@@ -104,6 +104,9 @@ pub fn session_config(cfg: &Config, p: &PeerConfig) -> SessionConfig {
     s.families = p.families.clone();
     s.connect_retry = p.connect_retry;
     s.connect_timeout = p.connect_timeout;
+    if cfg.speaker.graceful_restart {
+        s.graceful_restart = Some(super::restart::capability(cfg, p));
+    }
     s
 }
 
