@@ -1,6 +1,6 @@
 //! speakerd's `[[announce]]` routes on FRR's and BIRD's own RIBs: communities, large and
 //! extended communities, MED, AS_PATH prepends, LOCAL_PREF over iBGP (BIRD), an IPv6 prefix
-//! over the IPv4 session (MP-BGP, FRR), and the withdrawal when speakerd stops (SIGTERM:
+//! over the IPv4 session (MP-BGP, FRR), a resend on FRR's ROUTE-REFRESH, and the withdrawal when speakerd stops (SIGTERM:
 //! Cease, the peers drop its routes). The library's withdraw is covered over loopback
 //! (speakerd/tests/announce_loopback.rs); a separate process cannot reach it yet, so here the
 //! withdrawal is the session's end.
@@ -134,6 +134,32 @@ fn attributes_on_frr_and_bird_and_withdraw_on_stop() {
         j["paths"][0]["nexthops"][0]["ip"], "::ffff:c000:20b",
         "{j:#}"
     );
+
+    // Route refresh (RFC 2918): FRR asks again (`soft in`), speakerd resends its view.
+    let updates_in = |frr: &Frr| -> Result<u64, interop::Error> {
+        let t = frr.vtysh("show bgp neighbors 192.0.2.11 json")?;
+        let v: serde_json::Value = serde_json::from_str(&t).unwrap_or_default();
+        Ok(v["192.0.2.11"]["messageStats"]["updatesRecv"]
+            .as_u64()
+            .unwrap_or(0))
+    };
+    let before = updates_in(&frr).unwrap();
+    frr.vtysh("clear bgp ipv4 unicast 192.0.2.11 soft in")
+        .unwrap();
+    wait_until(
+        DEADLINE,
+        "speakerd resent its routes after FRR's ROUTE-REFRESH",
+        || Ok(updates_in(&frr)? > before),
+        || {
+            format!(
+                "{}\n{}",
+                frr.vtysh("show bgp neighbors 192.0.2.11 json")
+                    .unwrap_or_default(),
+                view()
+            )
+        },
+    );
+    assert!(frr.vtysh(v4).unwrap().contains("\"paths\""));
 
     // FRR does not get the BIRD-only route.
     assert!(

@@ -27,7 +27,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, info, warn};
 
 use super::bfd_link::{BfdLink, BfdTracker, BfdVerdict};
-use super::export::ExportLink;
+use super::export::{ExportLink, Outgoing};
 use super::socket::{self, SocketOpts};
 use crate::bfd::BfdStatus;
 use crate::clock::Clock;
@@ -551,12 +551,19 @@ impl Driver {
             if queued >= HIGH_WATER {
                 break;
             }
-            let Some(bytes) = self.export.poll(HIGH_WATER - queued) else {
+            let Some(out) = self.export.poll(HIGH_WATER - queued) else {
                 return;
             };
-            if let Err(e) = self.session.send_update(self.clock.now(), bytes) {
-                debug!(peer = %self.name, "rib UPDATE not sent: {e:?}");
-                return;
+            let now = self.clock.now();
+            for o in out {
+                let r = match o {
+                    Outgoing::Updates(b) => self.session.send_update(now, b),
+                    Outgoing::Refresh(f, st) => self.session.send_route_refresh(now, f, st),
+                };
+                if let Err(e) = r {
+                    debug!(peer = %self.name, "rib message not sent: {e:?}");
+                    return;
+                }
             }
             self.drain_actions();
             if !self.export.is_up() {

@@ -25,7 +25,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bgp_fsm::Negotiated;
-use bgp_fsm::bgp_wire::Family;
+use bgp_fsm::bgp_wire::{DecodeContext, Family, Message};
 use bgp_wire::{IpNet, PathAttribute};
 use bytes::{Bytes, BytesMut};
 use rib::{Advertisement, PeerExport, PeerId, Rib, Source};
@@ -118,6 +118,18 @@ impl Exports {
     }
 }
 
+/// The BGP message type of ROUTE-REFRESH (RFC 2918 §3).
+const ROUTE_REFRESH: u8 = 5;
+
+/// What the rib gives a driver to send.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// Whole UPDATE messages, back to back.
+    Updates(Bytes),
+    /// A ROUTE-REFRESH (BoRR/EoRR, RFC 7313) for this family and subtype.
+    Refresh(Family, u8),
+}
+
 /// One driver's link to the rib: its peer id while Established.
 #[derive(Debug)]
 pub(crate) struct ExportLink {
@@ -183,22 +195,34 @@ impl ExportLink {
         }
     }
 
-    /// Up to `budget` bytes (at most [`POLL_CHUNK`]) of UPDATEs as one buffer of whole
-    /// messages, or `None` when nothing is pending.
-    pub(crate) fn poll(&mut self, budget: usize) -> Option<Bytes> {
+    /// Up to `budget` bytes (at most [`POLL_CHUNK`]) of what the rib has for the peer, in
+    /// order: runs of UPDATEs as one buffer of whole messages, and the RFC 7313 BoRR/EoRR
+    /// markers as ROUTE-REFRESH requests; `None` when nothing is pending.
+    pub(crate) fn poll(&mut self, budget: usize) -> Option<Vec<Outgoing>> {
         let id = self.peer?;
         let msgs = self.shared.lock().poll_updates(id, budget.min(POLL_CHUNK));
-        match msgs.len() {
-            0 => None,
-            1 => msgs.into_iter().next(),
-            _ => {
-                let mut b = BytesMut::with_capacity(msgs.iter().map(Bytes::len).sum());
-                for m in &msgs {
-                    b.extend_from_slice(m);
+        if msgs.is_empty() {
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut run = BytesMut::new();
+        for m in msgs {
+            if m.get(18) == Some(&ROUTE_REFRESH) {
+                if let Ok(Message::RouteRefresh(r)) = Message::decode(m, &DecodeContext::default())
+                {
+                    if !run.is_empty() {
+                        out.push(Outgoing::Updates(run.split().freeze()));
+                    }
+                    out.push(Outgoing::Refresh(r.family, r.subtype));
                 }
-                Some(b.freeze())
+            } else {
+                run.extend_from_slice(&m);
             }
         }
+        if !run.is_empty() {
+            out.push(Outgoing::Updates(run.freeze()));
+        }
+        Some(out)
     }
 
     /// Wakes the driver again later when the rib still has something for it.
