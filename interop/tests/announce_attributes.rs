@@ -1,7 +1,8 @@
 //! speakerd's `[[announce]]` routes on FRR's and BIRD's own RIBs: communities, large and
 //! extended communities, MED, AS_PATH prepends, LOCAL_PREF over iBGP (BIRD), an IPv6 prefix
-//! over the IPv4 session (MP-BGP, FRR), a resend on FRR's ROUTE-REFRESH, and the withdrawal when speakerd stops (SIGTERM:
-//! Cease, the peers drop its routes). The library's withdraw is covered over loopback
+//! over the IPv4 session (MP-BGP, FRR) and over an IPv6 session (FRR), per-peer selection, a
+//! resend on FRR's ROUTE-REFRESH, and the withdrawal when speakerd stops (SIGTERM: Cease, the
+//! peers drop its routes). The library's withdraw is covered over loopback
 //! (speakerd/tests/announce_loopback.rs); a separate process cannot reach it yet, so here the
 //! withdrawal is the session's end.
 //! Skips (prints why) when not root or FRR/BIRD are missing, unless `SPEAKERD_INTEROP=require`.
@@ -25,6 +26,11 @@ address = "192.0.2.1"
 asn = 64500
 families = ["ipv4-unicast", "ipv6-unicast"]
 [[peer]]
+name = "frr6"
+address = "2001:db8::1"
+asn = 64500
+families = ["ipv6-unicast"]
+[[peer]]
 name = "bird"
 address = "192.0.2.2"
 asn = 64511
@@ -46,6 +52,12 @@ peers = ["bird"]
 prefix = "2001:db8:100::/48"
 communities = ["64511:600"]
 peers = ["frr"]
+[[announce]]
+# Over the IPv6 session: next hop self is speakerd's address on it.
+prefix = "2001:db8:200::/48"
+large_communities = ["64511:6:6"]
+med = 66
+peers = ["frr6"]
 "#;
 
 #[test]
@@ -55,8 +67,8 @@ fn attributes_on_frr_and_bird_and_withdraw_on_stop() {
     };
     let seg = lab
         .segment(&[
-            ("sd", &["192.0.2.11/24"]),
-            ("frr", &["192.0.2.1/24"]),
+            ("sd", &["192.0.2.11/24", "2001:db8::11/64"]),
+            ("frr", &["192.0.2.1/24", "2001:db8::1/64"]),
             ("bird", &["192.0.2.2/24"]),
         ])
         .unwrap();
@@ -65,11 +77,17 @@ fn attributes_on_frr_and_bird_and_withdraw_on_stop() {
         seg.nodes[1].ns.clone(),
         seg.nodes[2].ns.clone(),
     );
-    let frr_cfg = FrrConfig::new(64500, "192.0.2.1").neighbor(
-        Neighbor::new("192.0.2.11", 64511)
-            .passive()
-            .families(&[Family::Ipv4Unicast, Family::Ipv6Unicast]),
-    );
+    let frr_cfg = FrrConfig::new(64500, "192.0.2.1")
+        .neighbor(
+            Neighbor::new("192.0.2.11", 64511)
+                .passive()
+                .families(&[Family::Ipv4Unicast, Family::Ipv6Unicast]),
+        )
+        .neighbor(
+            Neighbor::new("2001:db8::11", 64511)
+                .passive()
+                .families(&[Family::Ipv6Unicast]),
+        );
     // iBGP with BIRD: LOCAL_PREF is sent. BIRD resolves iBGP next hops recursively: the
     // direct protocol puts the shared subnet in its table (nothing goes to the kernel).
     let bird_cfg = BirdConfig::new(64511, "192.0.2.2")
@@ -167,6 +185,21 @@ fn attributes_on_frr_and_bird_and_withdraw_on_stop() {
             .unwrap()
             .contains("\"paths\"")
     );
+
+    // FRR: the IPv6 prefix over the IPv6 session, next hop speakerd's global address there.
+    let v6s = "show bgp ipv6 unicast 2001:db8:200::/48 json";
+    wait_until(
+        DEADLINE,
+        "FRR holds 2001:db8:200::/48 (IPv6 session)",
+        || Ok(frr.vtysh(v6s)?.contains("\"paths\"")),
+        view,
+    );
+    let j: serde_json::Value = serde_json::from_str(&frr.vtysh(v6s).unwrap()).unwrap();
+    let path = &j["paths"][0];
+    assert_eq!(path["peer"]["peerId"], "2001:db8::11", "{j:#}");
+    assert_eq!(path["nexthops"][0]["ip"], "2001:db8::11", "{j:#}");
+    assert_eq!(path["metric"], 66, "{j:#}");
+    assert_eq!(path["largeCommunity"]["string"], "64511:6:6", "{j:#}");
 
     // BIRD (iBGP): LOCAL_PREF 250, communities, only its own route.
     let show = "show route all 203.0.113.101/32";
