@@ -53,6 +53,26 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[state]`: where API-made announcements persist across restarts (off when absent).
     pub state: StateConfig,
+    /// `[log]`: the daemon's log format.
+    pub log: LogConfig,
+}
+
+/// `[log]`: how the daemon logs (to stderr; the level comes from `RUST_LOG`, default `info`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct LogConfig {
+    /// `format = "text"` (default) or `"json"` (one JSON object a line).
+    pub format: LogFormat,
+}
+
+/// `[log] format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object a line (for journald/Loki/...).
+    Json,
 }
 
 /// `[state]`: the state file (see [`crate::state`]).
@@ -337,6 +357,13 @@ struct RawConfig {
     api: Option<RawApi>,
     metrics: Option<RawMetrics>,
     state: Option<RawState>,
+    log: Option<RawLog>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    format: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -429,6 +456,25 @@ impl Validator<'_> {
                 MetricsConfig::default()
             }
         }
+    }
+
+    fn log(&mut self, raw: Option<RawLog>) -> LogConfig {
+        let format = match raw.and_then(|r| r.format) {
+            None => LogFormat::Text,
+            Some(f) => match f.get_ref().as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => {
+                    self.err(
+                        &f,
+                        format!("unknown log format {other:?}"),
+                        Some("format = \"text\" or \"json\""),
+                    );
+                    LogFormat::Text
+                }
+            },
+        };
+        LogConfig { format }
     }
 
     fn state(&mut self, raw: Option<RawState>) -> StateConfig {
@@ -785,6 +831,7 @@ impl Validator<'_> {
             api: self.api(raw.api),
             metrics: self.metrics(raw.metrics),
             state: self.state(raw.state),
+            log: self.log(raw.log),
         }
     }
 }

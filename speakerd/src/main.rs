@@ -1,7 +1,7 @@
 //! The `speakerd` daemon: `speakerd --config FILE` runs the speaker;
 //! `speakerd check --config FILE` validates the configuration and exits 0 (valid) or 1.
 //!
-//! Logs go to stderr as text, filtered by `RUST_LOG` (default `info`). On SIGTERM or SIGINT
+//! Logs go to stderr as text (or JSON lines with `[log] format = "json"`), filtered by `RUST_LOG` (default `info`). On SIGTERM or SIGINT
 //! every session is closed with NOTIFICATION Cease / Administrative Shutdown carrying the
 //! RFC 9003 message "speakerd shutting down", and the process exits 0 once they are sent.
 //!
@@ -72,11 +72,16 @@ fn main() -> ExitCode {
     }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        // `[log] format = "json"`: one JSON object a line.
+        speakerd::config::LogFormat::Json => fmt.json().init(),
+        _ => fmt
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -178,18 +183,28 @@ async fn run(config: Config, path: PathBuf, marker: Option<PathBuf>) -> ExitCode
         },
         None => None,
     };
+    // systemd (Type=notify): ready once every session is configured and the API and metrics
+    // listen. A no-op when not started by systemd (no NOTIFY_SOCKET).
+    sd_notify(&[sd_notify::NotifyState::Ready]);
     let sig = loop {
         tokio::select! {
             _ = term.recv() => break "SIGTERM",
             _ = int.recv() => break "SIGINT",
             _ = usr2.recv() => break "SIGUSR2",
-            _ = hup.recv() => match speaker.reload_file().await {
-                Ok(r) => info!("SIGHUP: configuration reloaded: {r}"),
-                Err(e) => error!("SIGHUP: new configuration refused, the running one stays:\n{e}"),
-            },
+            _ = hup.recv() => {
+                let mut reloading = vec![sd_notify::NotifyState::Reloading];
+                reloading.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
+                sd_notify(&reloading);
+                match speaker.reload_file().await {
+                    Ok(r) => info!("SIGHUP: configuration reloaded: {r}"),
+                    Err(e) => error!("SIGHUP: new configuration refused, the running one stays:\n{e}"),
+                }
+                sd_notify(&[sd_notify::NotifyState::Ready]);
+            }
         }
     };
     info!("{sig}: shutting down");
+    sd_notify(&[sd_notify::NotifyState::Stopping]);
     if let Some(api) = api {
         api.shutdown().await;
     }
@@ -217,4 +232,11 @@ async fn run(config: Config, path: PathBuf, marker: Option<PathBuf>) -> ExitCode
     }
     info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// Tells systemd (`NOTIFY_SOCKET`) about our state; a failure is only logged.
+fn sd_notify(state: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(false, state) {
+        tracing::warn!("sd_notify: {e}");
+    }
 }
