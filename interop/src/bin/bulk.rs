@@ -11,7 +11,9 @@
 //! Senders: `speakerd` (the library, `announce_all` before the peer connects; with
 //! `--stream`, one `announce` call per prefix after Established), `bird` (static protocol),
 //! `frr` (bgpd `-Z`, `network` statements), `exabgp` (static routes in its configuration; the
-//! harness waits at most 15 s for ExaBGP to load it, which bounds N to about 100k). Results go to stdout, one line per run.
+//! harness waits at most 15 s for ExaBGP to load it, which bounds N to about 100k), `gobgp`
+//! (an MRT TABLE_DUMP_V2 file through `gobgp mrt inject global`; GoBGP 3.10 loses part of the
+//! tail, so the run waits for its count to settle and measures against what it holds). Results go to stdout, one line per run.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 use interop::bird::{Bird, BirdConfig};
 use interop::exabgp::{Exabgp, ExabgpConfig};
 use interop::frr::{Frr, FrrConfig};
+use interop::gobgp::{Gobgp, GobgpConfig};
 use interop::{Lab, Neighbor, Netns, tail};
 
 const TX: &str = "192.0.2.11";
@@ -80,6 +83,7 @@ enum Sender {
     Bird(Bird),
     Frr(Frr),
     Exabgp(Exabgp),
+    Gobgp(Gobgp, u64),
 }
 
 impl Sender {
@@ -90,6 +94,7 @@ impl Sender {
             Sender::Bird(b) => read(b.dir.join("bird.pid")),
             Sender::Frr(f) => read(f.run_dir.join("bgpd.pid")),
             Sender::Exabgp(e) => Some(e.pid),
+            Sender::Gobgp(g, _) => Some(g.pid),
         }
     }
 
@@ -164,8 +169,77 @@ fn start_sender(lab: &mut Lab, ns: &Netns, a: &Args) -> Sender {
             // Returns once ExaBGP logged that its configuration is loaded.
             Sender::Exabgp(Exabgp::start(lab, ns, &cfg).expect("start ExaBGP sender"))
         }
+        "gobgp" => {
+            let g = Gobgp::start(lab, ns, &GobgpConfig::new(TX_AS, TX).neighbor(nb))
+                .expect("start GoBGP sender");
+            let mrt = lab.dir().join("bulk.mrt");
+            std::fs::write(&mrt, mrt_table(a.n)).expect("write MRT");
+            g.gobgp(&["mrt", "inject", "global", &mrt.display().to_string()])
+                .expect("gobgp mrt inject");
+            // GoBGP 3.10 may lose the tail of an injected stream: wait until its count is
+            // stable and measure against what it holds.
+            let count = || -> u64 {
+                g.gobgp(&["global", "rib", "summary", "-a", "ipv4"])
+                    .ok()
+                    .and_then(|t| {
+                        t.split_whitespace()
+                            .filter_map(|w| w.trim_end_matches(',').parse().ok())
+                            .next()
+                    })
+                    .unwrap_or(0)
+            };
+            let mut last = u64::MAX;
+            wait(a.timeout, "GoBGP sender loaded", || {
+                let c = count();
+                let stable = c == last && c > 0;
+                last = c;
+                stable
+            });
+            eprintln!("GoBGP holds {last} of {} injected", a.n);
+            Sender::Gobgp(g, last)
+        }
         s => panic!("unknown sender {s}"),
     }
+}
+
+/// An MRT TABLE_DUMP_V2 file (RFC 6396 §4.3) with the N prefixes from one peer.
+fn mrt_table(n: u32) -> Vec<u8> {
+    fn rec(out: &mut Vec<u8>, subtype: u16, body: &[u8]) {
+        out.extend_from_slice(&0u32.to_be_bytes()); // timestamp
+        out.extend_from_slice(&13u16.to_be_bytes()); // TABLE_DUMP_V2
+        out.extend_from_slice(&subtype.to_be_bytes());
+        out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        out.extend_from_slice(body);
+    }
+    let tx: std::net::Ipv4Addr = TX.parse().expect("TX");
+    let mut out = Vec::new();
+    // PEER_INDEX_TABLE: collector id, empty view name, one peer (IPv4, AS4).
+    let mut b = Vec::new();
+    b.extend_from_slice(&tx.octets());
+    b.extend_from_slice(&0u16.to_be_bytes());
+    b.extend_from_slice(&1u16.to_be_bytes());
+    b.push(0x02);
+    b.extend_from_slice(&tx.octets());
+    b.extend_from_slice(&tx.octets());
+    b.extend_from_slice(&TX_AS.to_be_bytes());
+    rec(&mut out, 1, &b);
+    // ORIGIN IGP, empty AS_PATH (GoBGP prepends its AS to the eBGP peer), NEXT_HOP TX.
+    let mut attrs = vec![0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4];
+    attrs.extend_from_slice(&tx.octets());
+    for i in 0..n {
+        let a = (0xF000_0000u32 + (i << 8)).to_be_bytes();
+        let mut b = Vec::new();
+        b.extend_from_slice(&i.to_be_bytes());
+        b.push(24);
+        b.extend_from_slice(&a[..3]);
+        b.extend_from_slice(&1u16.to_be_bytes());
+        b.extend_from_slice(&0u16.to_be_bytes()); // peer index
+        b.extend_from_slice(&0u32.to_be_bytes()); // originated
+        b.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+        b.extend_from_slice(&attrs);
+        rec(&mut out, 2, &b); // RIB_IPV4_UNICAST
+    }
+    out
 }
 
 fn route_count_bird(b: &Bird) -> u64 {
@@ -237,7 +311,10 @@ fn one_run(a: &Args) -> Run {
         r => panic!("unknown receiver {r}"),
     };
     let start = Instant::now();
-    let n = u64::from(a.n);
+    let n = match &sender {
+        Sender::Gobgp(_, held) => *held,
+        _ => u64::from(a.n),
+    };
     let mut est: Option<Instant> = None;
     let (mut to99, mut to_all) = (None, None);
     let mut got = 0;
