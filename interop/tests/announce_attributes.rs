@@ -2,9 +2,8 @@
 //! extended communities, MED, AS_PATH prepends, LOCAL_PREF over iBGP (BIRD), an IPv6 prefix
 //! over the IPv4 session (MP-BGP, FRR) and over an IPv6 session (FRR), per-peer selection, a
 //! resend on FRR's ROUTE-REFRESH, and the withdrawal when speakerd stops (SIGTERM: Cease, the
-//! peers drop its routes). The library's withdraw is covered over loopback
-//! (speakerd/tests/announce_loopback.rs); a separate process cannot reach it yet, so here the
-//! withdrawal is the session's end.
+//! peers drop its routes). A withdraw through the library with the sessions up is in
+//! announce_withdraw.rs.
 //! Skips (prints why) when not root or FRR/BIRD are missing, unless `SPEAKERD_INTEROP=require`.
 
 use std::time::Duration;

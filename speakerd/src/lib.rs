@@ -6,6 +6,9 @@
 //! private `sys` module.
 //!
 //! * [`config`]: the TOML configuration, validated with file:line:col errors.
+//! * [`announce`]: `[[announce]]` tables and the community syntax; [`Speaker::announce`],
+//!   [`Speaker::withdraw`], [`Speaker::set`] and the bulk calls change the routes every
+//!   Established peer receives (one shared rib, pulled by each session under backpressure).
 //! * [`Speaker`]: runs every configured peer — one tokio task per BGP session
 //!   ([`bgp::PeerHandle`], [`bgp::PeerStatus`], [`bgp::PeerEvent`]), the listening sockets,
 //!   the BFD coupling (RFC 5882).
