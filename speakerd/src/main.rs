@@ -110,12 +110,17 @@ fn main() -> ExitCode {
 
 async fn run(config: Config, path: PathBuf, marker: Option<PathBuf>) -> ExitCode {
     use tokio::signal::unix::{SignalKind, signal};
-    let (mut term, mut int) = match (
+    // All handlers before anything starts: SIGHUP (`systemctl reload`: load the file again
+    // and apply the difference) and SIGUSR2 (planned graceful restart, RFC 4724, see
+    // docs/OPERATIONS.md) would otherwise keep their default action (terminate).
+    let (mut term, mut int, mut hup, mut usr2) = match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+        signal(SignalKind::user_defined2()),
     ) {
-        (Ok(t), Ok(i)) => (t, i),
-        (Err(e), _) | (_, Err(e)) => {
+        (Ok(t), Ok(i), Ok(h), Ok(u)) => (t, i, h, u),
+        (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) | (_, _, _, Err(e)) => {
             error!("cannot install signal handlers: {e}");
             return ExitCode::from(1);
         }
@@ -134,25 +139,7 @@ async fn run(config: Config, path: PathBuf, marker: Option<PathBuf>) -> ExitCode
         }
     };
     info!(peers = speaker.handles().len(), "speakerd started");
-    // SIGHUP (`systemctl reload`): load the file again and apply the difference.
-    let mut hup = match signal(SignalKind::hangup()) {
-        Ok(h) => h,
-        Err(e) => {
-            error!("cannot install the SIGHUP handler: {e}");
-            speaker.shutdown(SHUTDOWN_MESSAGE).await;
-            return ExitCode::from(1);
-        }
-    };
     speaker.set_config_path(&path);
-    // SIGUSR2: planned graceful restart (RFC 4724), see docs/OPERATIONS.md.
-    let mut usr2 = match signal(SignalKind::user_defined2()) {
-        Ok(h) => h,
-        Err(e) => {
-            error!("cannot install the SIGUSR2 handler: {e}");
-            speaker.shutdown(SHUTDOWN_MESSAGE).await;
-            return ExitCode::from(1);
-        }
-    };
     let speaker = std::sync::Arc::new(speaker);
     let api = match speaker.config().api.socket.clone() {
         Some(path) => match speakerd::api::ApiServer::start(&path, speaker.clone()) {

@@ -10,7 +10,7 @@
 //! * the `[[announce]]` tables replace the configuration source of the rib: only prefixes
 //!   whose announcement changed are sent (UPDATE or withdrawal).
 //!
-//! `[speaker] listen`, `[api]`, `[metrics]` and `[state]` are bound at start: a change to them is reported in
+//! `[speaker] listen`, `[api]`, `[metrics]`, `[state]` and `[log]` are set up at start: a change to them is reported in
 //! [`ReloadReport::not_applied`] and needs a restart.
 
 use std::collections::HashMap;
@@ -140,6 +140,9 @@ impl Speaker {
         }
         if old.metrics != new.metrics {
             report.not_applied.push("[metrics]".into());
+        }
+        if old.log != new.log {
+            report.not_applied.push("[log]".into());
         }
 
         let old_by_addr: HashMap<IpAddr, &PeerConfig> =
