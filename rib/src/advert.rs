@@ -88,7 +88,8 @@ pub struct Advertisement {
     pub local_pref: Option<u32>,
     /// MULTI_EXIT_DISC.
     pub med: Option<u32>,
-    /// How many extra copies of our own AS to put in front of the AS_PATH.
+    /// How many extra copies of our own AS to put in front of the AS_PATH (eBGP peers
+    /// only: an iBGP peer would take its own AS in the path for a loop).
     pub as_path_prepend: u8,
     /// Which peers get it (all by default).
     pub peers: PeerSelection,

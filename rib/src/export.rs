@@ -192,8 +192,14 @@ pub fn export_attributes(
     }
     out.push(PathAttribute::new(AttributeValue::Origin(adv.origin)));
     // RFC 4271 §5.1.2: to an external peer we prepend our own AS; to an internal
-    // peer a locally originated route has an empty AS_PATH.
-    let n = usize::from(adv.as_path_prepend) + usize::from(peer.is_ebgp());
+    // peer a locally originated route has an empty AS_PATH. Extra prepends go to
+    // external peers only: an internal peer would see its own AS and drop the route
+    // as a loop (RFC 4271 §9.1.2).
+    let n = if peer.is_ebgp() {
+        1 + usize::from(adv.as_path_prepend)
+    } else {
+        0
+    };
     let asns = vec![peer.local_asn; n];
     out.push(PathAttribute::new(AttributeValue::AsPath(
         AsPath::from_sequence(asns.clone()),

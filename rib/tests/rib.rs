@@ -108,7 +108,7 @@ fn ebgp_prepends_our_as_sets_next_hop_self_and_no_local_pref() {
 }
 
 #[test]
-fn ibgp_empty_as_path_default_and_explicit_local_pref_and_prepend() {
+fn ibgp_empty_as_path_even_with_prepend_default_and_explicit_local_pref() {
     let mut rib = Rib::new();
     rib.announce(Source::Api, p("203.0.113.0/25"), Advertisement::new());
     rib.announce(
@@ -128,10 +128,8 @@ fn ibgp_empty_as_path_default_and_explicit_local_pref_and_prepend() {
     assert!(has(&a, |v| *v == AttributeValue::LocalPref(100)));
     assert!(has(&a, |v| *v == AttributeValue::NextHop(v4("192.0.2.1"))));
     let b = attrs_of(&m, "203.0.113.128/25");
-    assert!(has(&b, |v| *v
-        == AttributeValue::AsPath(AsPath::from_sequence(vec![
-            LOCAL, LOCAL
-        ]))));
+    // Prepends are for eBGP only: our own AS in the path would be a loop to an iBGP peer.
+    assert!(has(&b, |v| *v == AttributeValue::AsPath(AsPath::empty())));
     assert!(has(&b, |v| *v == AttributeValue::LocalPref(250)));
     assert!(has(&b, |v| *v == AttributeValue::NextHop(v4("198.51.100.9"))));
 
