@@ -206,3 +206,33 @@ async fn a_corrupt_state_file_stops_the_start() {
     assert_eq!(s.announced().len(), 1);
     s.shutdown("test done").await;
 }
+
+/// Without any flush: a burst of changes is written by the background writer after the
+/// coalescing delay (virtual time: the paused clock advances when the runtime is idle).
+#[tokio::test(start_paused = true)]
+async fn a_burst_is_written_after_the_coalescing_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let c = cfg(&format!(
+        "[speaker]\nasn = 64500\nrouter_id = \"192.0.2.1\"\n[state]\npath = \"{}\"\n",
+        state.display()
+    ));
+    let s = Speaker::start(c).await.expect("start");
+    for i in 0..200u32 {
+        let prefix = p(&format!("198.51.100.{}/32", i));
+        assert!(s.announce(prefix, Advertisement::new()).await);
+    }
+    assert!(!state.exists(), "written before the coalescing delay");
+    // Virtual time: sleeping past the delay lets the writer run; the write itself is on the
+    // blocking pool, so poll (virtually) until the file appears, with a deadline.
+    tokio::time::sleep(speakerd::state::COALESCE).await;
+    let mut waited = Duration::ZERO;
+    while !state.exists() {
+        assert!(waited < DEADLINE, "the writer never wrote the state");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        waited += Duration::from_millis(10);
+    }
+    let routes = speakerd::state::load(&state).expect("load");
+    assert_eq!(routes.len(), 200);
+    drop(s);
+}
