@@ -234,7 +234,8 @@ impl Update {
         }
         let ap4 = ctx.has_add_path(Family::IPV4_UNICAST);
         let mut u = Update {
-            attributes: Vec::with_capacity(if alen == 0 { 0 } else { 8 }),
+            // One allocation of the exact size for well-formed attribute lists.
+            attributes: Vec::with_capacity(count_attributes(&b[astart..astart + alen])),
             ..Default::default()
         };
         // RFC 7606 §5.3: an unparsable withdrawn routes field → session reset.
@@ -258,6 +259,27 @@ impl Update {
         check_mandatory(&mut u, &seen);
         Ok(u)
     }
+}
+
+/// The number of attribute headers in `b`, walking the lengths only (no checks
+/// beyond staying in bounds; `decode_attributes` does them). Used to size the
+/// attribute vector once.
+#[inline]
+fn count_attributes(b: &[u8]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while let Some(&[flags, _, l0]) = b.get(i..i + 3) {
+        i += if flags & AttrFlags::EXTENDED_LENGTH.bits() != 0 {
+            match b.get(i + 3) {
+                Some(&l1) => 4 + (usize::from(l0) << 8 | usize::from(l1)),
+                None => b.len(),
+            }
+        } else {
+            3 + usize::from(l0)
+        };
+        n += 1;
+    }
+    n
 }
 
 fn patch_u16(
@@ -421,9 +443,9 @@ fn decode_attributes(
             )?;
             continue;
         }
-        match decode_attribute(flags, tc, &raw, ctx) {
-            Ok(v) => u.attributes.push(PathAttribute { flags, value: v }),
-            Err(e) => push_error(u, e)?,
+        // The value is pushed in place on success (no `Result<AttributeValue>` temporary).
+        if let Err(e) = decode_attribute(flags, tc, &raw, ctx, &mut u.attributes) {
+            push_error(u, e)?;
         }
     }
     Ok(())
@@ -437,12 +459,28 @@ fn push_error(u: &mut Update, e: AttributeError) -> Result<(), DecodeError> {
     Ok(())
 }
 
+/// Appends `value` with `flags`; inlined so the value is built in the vector's slot.
+#[inline(always)]
+fn push_attr(attrs: &mut Vec<PathAttribute>, flags: AttrFlags, value: AttributeValue) {
+    attrs.push(PathAttribute { flags, value });
+}
+
+/// Decodes one attribute and pushes it onto `attrs`; on error nothing is pushed.
+#[inline]
 fn decode_attribute(
     flags: AttrFlags,
     tc: u8,
     raw: &Raw<'_>,
     ctx: &DecodeContext,
-) -> Result<AttributeValue, AttributeError> {
+    attrs: &mut Vec<PathAttribute>,
+) -> Result<(), AttributeError> {
+    // Pushes the value in place and returns.
+    macro_rules! put {
+        ($v:expr) => {{
+            push_attr(attrs, flags, $v);
+            return Ok(());
+        }};
+    }
     let err = |kind: K| AttributeError {
         kind,
         type_code: tc,
@@ -468,33 +506,33 @@ fn decode_attribute(
                     action: A::SessionReset,
                 });
             }
-            return Ok(AttributeValue::Unknown {
+            put!(AttributeValue::Unknown {
                 type_code: tc,
                 data: raw.value_bytes(),
             });
         }
     }
     let u32_at = |b: &[u8], o: usize| u32::from_be_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
-    Ok(match tc {
+    match tc {
         t::ORIGIN => {
             // RFC 7606 §7.1: length must be 1.
             if v.len() != 1 {
                 return Err(err(K::Length));
             }
-            match v[0] {
-                0 => AttributeValue::Origin(Origin::Igp),
-                1 => AttributeValue::Origin(Origin::Egp),
-                2 => AttributeValue::Origin(Origin::Incomplete),
+            let o = match v[0] {
+                0 => Origin::Igp,
+                1 => Origin::Egp,
+                2 => Origin::Incomplete,
                 // RFC 4271 §6.3 / RFC 7606 §7.1: undefined ORIGIN value.
                 _ => return Err(err(K::InvalidOrigin)),
-            }
+            };
+            put!(AttributeValue::Origin(o))
         }
         t::AS_PATH => {
             // RFC 7606 §7.2: malformed AS_PATH → treat-as-withdraw.
-            AttributeValue::AsPath(
-                decode_as_path(v, ctx.four_octet_as, false)
-                    .ok_or_else(|| err(K::MalformedAsPath))?,
-            )
+            let p = decode_as_path(v, ctx.four_octet_as, false)
+                .ok_or_else(|| err(K::MalformedAsPath))?;
+            put!(AttributeValue::AsPath(p))
         }
         t::NEXT_HOP => {
             // RFC 7606 §7.3: length must be 4.
@@ -506,7 +544,7 @@ fn decode_attribute(
             if nh.is_multicast() || nh.is_broadcast() {
                 return Err(err(K::InvalidNextHop));
             }
-            AttributeValue::NextHop(nh)
+            put!(AttributeValue::NextHop(nh))
         }
         t::MED | t::LOCAL_PREF | t::ORIGINATOR_ID => {
             // RFC 7606 §7.4, §7.5, §7.9: length must be 4.
@@ -515,9 +553,9 @@ fn decode_attribute(
             }
             let x = u32_at(v, 0);
             match tc {
-                t::MED => AttributeValue::Med(x),
-                t::LOCAL_PREF => AttributeValue::LocalPref(x),
-                _ => AttributeValue::OriginatorId(Ipv4Addr::from(x)),
+                t::MED => put!(AttributeValue::Med(x)),
+                t::LOCAL_PREF => put!(AttributeValue::LocalPref(x)),
+                _ => put!(AttributeValue::OriginatorId(Ipv4Addr::from(x))),
             }
         }
         t::ATOMIC_AGGREGATE => {
@@ -525,20 +563,20 @@ fn decode_attribute(
             if !v.is_empty() {
                 return Err(err(K::Length));
             }
-            AttributeValue::AtomicAggregate
+            put!(AttributeValue::AtomicAggregate)
         }
         t::AGGREGATOR => {
             // RFC 7606 §7.7: length 6 (2-octet AS) or 8 (4-octet AS), else discard.
             match (v.len(), ctx.four_octet_as) {
-                (8, true) => AttributeValue::Aggregator(Aggregator {
+                (8, true) => put!(AttributeValue::Aggregator(Aggregator {
                     asn: u32_at(v, 0),
                     addr: Ipv4Addr::from(u32_at(v, 4)),
-                }),
-                (6, false) => AttributeValue::Aggregator(Aggregator {
+                })),
+                (6, false) => put!(AttributeValue::Aggregator(Aggregator {
                     asn: u32::from(u16::from_be_bytes([v[0], v[1]])),
                     addr: Ipv4Addr::from(u32_at(v, 2)),
-                }),
-                _ => return Err(err(K::Length)),
+                })),
+                _ => Err(err(K::Length)),
             }
         }
         t::AS4_AGGREGATOR => {
@@ -546,79 +584,84 @@ fn decode_attribute(
             if v.len() != 8 {
                 return Err(err(K::Length));
             }
-            AttributeValue::As4Aggregator(Aggregator {
+            put!(AttributeValue::As4Aggregator(Aggregator {
                 asn: u32_at(v, 0),
                 addr: Ipv4Addr::from(u32_at(v, 4)),
-            })
+            }))
         }
         t::COMMUNITIES => {
             // RFC 7606 §7.8: length a non-zero multiple of 4.
             if v.is_empty() || v.len() % 4 != 0 {
                 return Err(err(K::Length));
             }
-            AttributeValue::Communities(
-                v.chunks_exact(4).map(|c| Community(u32_at(c, 0))).collect(),
-            )
+            let c = v.chunks_exact(4).map(|c| Community(u32_at(c, 0))).collect();
+            put!(AttributeValue::Communities(c))
         }
         t::CLUSTER_LIST => {
             // RFC 7606 §7.10: length a non-zero multiple of 4.
             if v.is_empty() || v.len() % 4 != 0 {
                 return Err(err(K::Length));
             }
-            AttributeValue::ClusterList(
-                v.chunks_exact(4)
-                    .map(|c| Ipv4Addr::from(u32_at(c, 0)))
-                    .collect(),
-            )
+            let c = v
+                .chunks_exact(4)
+                .map(|c| Ipv4Addr::from(u32_at(c, 0)))
+                .collect();
+            put!(AttributeValue::ClusterList(c))
         }
         t::EXTENDED_COMMUNITIES => {
             // RFC 7606 §7.14: length a multiple of 8.
             if v.len() % 8 != 0 {
                 return Err(err(K::Length));
             }
-            AttributeValue::ExtendedCommunities(
-                v.chunks_exact(8)
-                    .map(|c| {
-                        ExtendedCommunity::from_bytes([
-                            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
-                        ])
-                    })
-                    .collect(),
-            )
+            let c = v
+                .chunks_exact(8)
+                .map(|c| {
+                    ExtendedCommunity::from_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
+                })
+                .collect();
+            put!(AttributeValue::ExtendedCommunities(c))
         }
         t::LARGE_COMMUNITY => {
             // RFC 8092 §6: length a non-zero multiple of 12.
             if v.is_empty() || v.len() % 12 != 0 {
                 return Err(err(K::Length));
             }
-            AttributeValue::LargeCommunities(
-                v.chunks_exact(12)
-                    .map(|c| LargeCommunity {
-                        global_admin: u32_at(c, 0),
-                        local_data_1: u32_at(c, 4),
-                        local_data_2: u32_at(c, 8),
-                    })
-                    .collect(),
-            )
+            let c = v
+                .chunks_exact(12)
+                .map(|c| LargeCommunity {
+                    global_admin: u32_at(c, 0),
+                    local_data_1: u32_at(c, 4),
+                    local_data_2: u32_at(c, 8),
+                })
+                .collect();
+            put!(AttributeValue::LargeCommunities(c))
         }
         t::AS4_PATH => {
             // RFC 6793 §6: malformed AS4_PATH (incl. confederation segments) → discard.
-            AttributeValue::As4Path(decode_as_path(v, true, true).ok_or_else(|| err(K::Malformed))?)
+            let p = decode_as_path(v, true, true).ok_or_else(|| err(K::Malformed))?;
+            put!(AttributeValue::As4Path(p))
         }
-        t::MP_REACH_NLRI => return decode_mp_reach(raw, ctx),
-        t::MP_UNREACH_NLRI => return decode_mp_unreach(raw, ctx),
+        t::MP_REACH_NLRI => decode_mp_reach(raw, ctx, flags, attrs),
+        t::MP_UNREACH_NLRI => decode_mp_unreach(raw, ctx, flags, attrs),
         // expected_flags() covers exactly the codes above.
-        _ => AttributeValue::Unknown {
+        _ => put!(AttributeValue::Unknown {
             type_code: tc,
             data: raw.value_bytes(),
-        },
-    })
+        }),
+    }
 }
 
 /// RFC 4271 §4.3 / RFC 6793 / RFC 7606 §7.2. `None` when malformed.
 fn decode_as_path(v: &[u8], four: bool, as4_path: bool) -> Option<AsPath> {
     let w = if four { 4 } else { 2 };
-    let mut segments = Vec::new();
+    // Count the segments first so the vector is allocated once, at its exact size.
+    let mut n = 0;
+    let mut j = 0;
+    while let Some(&count) = v.get(j + 1) {
+        n += 1;
+        j += 2 + count as usize * w;
+    }
+    let mut segments = Vec::with_capacity(n);
     let mut i = 0;
     while i < v.len() {
         let (&ty, rest) = v[i..].split_first()?;
@@ -667,7 +710,12 @@ fn mp_err(kind: K, raw: &Raw<'_>, tc: u8) -> AttributeError {
     }
 }
 
-fn decode_mp_reach(raw: &Raw<'_>, ctx: &DecodeContext) -> Result<AttributeValue, AttributeError> {
+fn decode_mp_reach(
+    raw: &Raw<'_>,
+    ctx: &DecodeContext,
+    flags: AttrFlags,
+    attrs: &mut Vec<PathAttribute>,
+) -> Result<(), AttributeError> {
     let v = raw.value();
     let tc = t::MP_REACH_NLRI;
     // RFC 4760 §3: AFI (2), SAFI (1), next hop length (1), next hop, reserved (1).
@@ -680,10 +728,15 @@ fn decode_mp_reach(raw: &Raw<'_>, ctx: &DecodeContext) -> Result<AttributeValue,
         return Err(mp_err(K::Length, raw, tc));
     }
     if !family.is_ip_prefix() {
-        return Ok(AttributeValue::Unknown {
-            type_code: tc,
-            data: raw.value_bytes(),
-        });
+        push_attr(
+            attrs,
+            flags,
+            AttributeValue::Unknown {
+                type_code: tc,
+                data: raw.value_bytes(),
+            },
+        );
+        return Ok(());
     }
     let nh = &v[4..4 + nhlen];
     let next_hop = match (family.afi, nhlen) {
@@ -708,14 +761,24 @@ fn decode_mp_reach(raw: &Raw<'_>, ctx: &DecodeContext) -> Result<AttributeValue,
         &mut nlri,
     )
     .map_err(|_| mp_err(K::InvalidNetworkField, raw, tc))?;
-    Ok(AttributeValue::MpReach(MpReach {
-        family,
-        next_hop,
-        nlri,
-    }))
+    push_attr(
+        attrs,
+        flags,
+        AttributeValue::MpReach(MpReach {
+            family,
+            next_hop,
+            nlri,
+        }),
+    );
+    Ok(())
 }
 
-fn decode_mp_unreach(raw: &Raw<'_>, ctx: &DecodeContext) -> Result<AttributeValue, AttributeError> {
+fn decode_mp_unreach(
+    raw: &Raw<'_>,
+    ctx: &DecodeContext,
+    flags: AttrFlags,
+    attrs: &mut Vec<PathAttribute>,
+) -> Result<(), AttributeError> {
     let v = raw.value();
     let tc = t::MP_UNREACH_NLRI;
     // RFC 4760 §4: AFI (2), SAFI (1), withdrawn routes.
@@ -724,10 +787,15 @@ fn decode_mp_unreach(raw: &Raw<'_>, ctx: &DecodeContext) -> Result<AttributeValu
     }
     let family = Family::new(Afi(u16::from_be_bytes([v[0], v[1]])), Safi(v[2]));
     if !family.is_ip_prefix() {
-        return Ok(AttributeValue::Unknown {
-            type_code: tc,
-            data: raw.value_bytes(),
-        });
+        push_attr(
+            attrs,
+            flags,
+            AttributeValue::Unknown {
+                type_code: tc,
+                data: raw.value_bytes(),
+            },
+        );
+        return Ok(());
     }
     let mut withdrawn = Vec::new();
     decode_prefixes(
@@ -737,7 +805,12 @@ fn decode_mp_unreach(raw: &Raw<'_>, ctx: &DecodeContext) -> Result<AttributeValu
         &mut withdrawn,
     )
     .map_err(|_| mp_err(K::InvalidNetworkField, raw, tc))?;
-    Ok(AttributeValue::MpUnreach(MpUnreach { family, withdrawn }))
+    push_attr(
+        attrs,
+        flags,
+        AttributeValue::MpUnreach(MpUnreach { family, withdrawn }),
+    );
+    Ok(())
 }
 
 fn v6(b: &[u8]) -> Ipv6Addr {
@@ -756,29 +829,37 @@ pub(crate) fn encode_attribute(
     let start = out.len();
     let mut flags = a.flags;
     let ext = flags.contains(AttrFlags::EXTENDED_LENGTH);
-    // Fast path: fixed-size values with a one-octet length, written in one copy.
+    // Fast path: fixed-size values with a one-octet length, each written as one
+    // constant-size copy (no variable-length memmove).
     if !ext {
         let (f, t) = (flags.bits(), a.type_code());
-        let fixed: Option<([u8; 7], usize)> = match &a.value {
-            AttributeValue::Origin(o) => Some(([f, t, 1, *o as u8, 0, 0, 0], 4)),
+        match &a.value {
+            AttributeValue::Origin(o) => {
+                out.put_slice(&[f, t, 1, *o as u8]);
+                return Ok(());
+            }
             AttributeValue::NextHop(x) | AttributeValue::OriginatorId(x) => {
                 let o = x.octets();
-                Some(([f, t, 4, o[0], o[1], o[2], o[3]], 7))
+                out.put_slice(&[f, t, 4, o[0], o[1], o[2], o[3]]);
+                return Ok(());
             }
             AttributeValue::Med(x) | AttributeValue::LocalPref(x) => {
                 let o = x.to_be_bytes();
-                Some(([f, t, 4, o[0], o[1], o[2], o[3]], 7))
+                out.put_slice(&[f, t, 4, o[0], o[1], o[2], o[3]]);
+                return Ok(());
             }
-            AttributeValue::AtomicAggregate => Some(([f, t, 0, 0, 0, 0, 0], 3)),
-            _ => None,
-        };
-        if let Some((b, n)) = fixed {
-            out.extend_from_slice(&b[..n]);
-            return Ok(());
+            AttributeValue::AtomicAggregate => {
+                out.put_slice(&[f, t, 0]);
+                return Ok(());
+            }
+            _ => {}
         }
     }
-    let hdr = [flags.bits(), a.type_code(), 0, 0];
-    out.extend_from_slice(if ext { &hdr } else { &hdr[..3] });
+    if ext {
+        out.put_slice(&[flags.bits(), a.type_code(), 0, 0]);
+    } else {
+        out.put_slice(&[flags.bits(), a.type_code(), 0]);
+    }
     let vstart = out.len();
     encode_value(&a.value, ctx, out)?;
     let len = out.len() - vstart;
