@@ -1,4 +1,4 @@
-//! BFD runtime benchmarks over loopback (see docs/BENCHMARKS-bfd.md for the figures).
+//! BFD runtime benchmarks over loopback (see docs/BENCHMARKS.md, BFD section for the figures).
 //!
 //! ```text
 //! bfd-bench accuracy [--interval MS] [--seconds N] [--load N] [--no-realtime]

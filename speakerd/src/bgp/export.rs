@@ -43,7 +43,7 @@ const BLOCKING_BULK: usize = 4096;
 /// `announce_all` gives the rib at most this many prefixes per call. The rib inserts a
 /// bigger batch in hash-table order (its slots, and so the order on the wire, then follow the
 /// hash); in chunks the slots follow the caller's order. Measured in the lab with 1M sorted
-/// /24s (docs/BENCHMARKS-bulk.md): receivers take address order faster (BIRD 0.9 s against
+/// /24s (docs/BENCHMARKS.md, bulk section): receivers take address order faster (BIRD 0.9 s against
 /// 1.7 s, FRR about 8.4 s against 12 s), and the insertion costs about the same.
 const BULK_CHUNK: usize = 1 << 18;
 
