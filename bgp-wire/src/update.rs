@@ -829,28 +829,56 @@ pub(crate) fn encode_attribute(
     let start = out.len();
     let mut flags = a.flags;
     let ext = flags.contains(AttrFlags::EXTENDED_LENGTH);
-    // Fast path: fixed-size values with a one-octet length, each written as one
-    // constant-size copy (no variable-length memmove).
+    // Fast path: values with a one-octet length, the header written with its final
+    // length (no patching) and fixed-size values as one constant-size copy (no
+    // variable-length memmove). One dispatch on the variant, type codes constant.
     if !ext {
-        let (f, t) = (flags.bits(), a.type_code());
+        let f = flags.bits();
         match &a.value {
             AttributeValue::Origin(o) => {
-                out.put_slice(&[f, t, 1, *o as u8]);
+                out.put_slice(&[f, t::ORIGIN, 1, *o as u8]);
                 return Ok(());
             }
-            AttributeValue::NextHop(x) | AttributeValue::OriginatorId(x) => {
+            AttributeValue::AsPath(p) => {
+                let w = if ctx.four_octet_as { 4 } else { 2 };
+                let len: usize = p.segments.iter().map(|s| 2 + w * s.asns.len()).sum();
+                if let Ok(l) = u8::try_from(len) {
+                    out.reserve(3 + len);
+                    out.put_slice(&[f, t::AS_PATH, l]);
+                    return put_as_path(p, ctx.four_octet_as, out);
+                }
+            }
+            AttributeValue::NextHop(x) => {
                 let o = x.octets();
-                out.put_slice(&[f, t, 4, o[0], o[1], o[2], o[3]]);
+                out.put_slice(&[f, t::NEXT_HOP, 4, o[0], o[1], o[2], o[3]]);
                 return Ok(());
             }
-            AttributeValue::Med(x) | AttributeValue::LocalPref(x) => {
+            AttributeValue::OriginatorId(x) => {
+                let o = x.octets();
+                out.put_slice(&[f, t::ORIGINATOR_ID, 4, o[0], o[1], o[2], o[3]]);
+                return Ok(());
+            }
+            AttributeValue::Med(x) => {
                 let o = x.to_be_bytes();
-                out.put_slice(&[f, t, 4, o[0], o[1], o[2], o[3]]);
+                out.put_slice(&[f, t::MED, 4, o[0], o[1], o[2], o[3]]);
+                return Ok(());
+            }
+            AttributeValue::LocalPref(x) => {
+                let o = x.to_be_bytes();
+                out.put_slice(&[f, t::LOCAL_PREF, 4, o[0], o[1], o[2], o[3]]);
                 return Ok(());
             }
             AttributeValue::AtomicAggregate => {
-                out.put_slice(&[f, t, 0]);
+                out.put_slice(&[f, t::ATOMIC_AGGREGATE, 0]);
                 return Ok(());
+            }
+            AttributeValue::Communities(c) => {
+                if let Ok(l) = u8::try_from(4 * c.len()) {
+                    out.reserve(3 + 4 * c.len());
+                    out.put_slice(&[f, t::COMMUNITIES, l]);
+                    c.iter().for_each(|c| out.put_u32(c.0));
+                    return Ok(());
+                }
             }
             _ => {}
         }
