@@ -698,6 +698,39 @@ pub fn speakerd_binary() -> Result<PathBuf> {
     })
 }
 
+/// The `speakerctl` executable, built once per test process like [`speakerd_binary`]
+/// (`cargo build -p speakerctl --bin speakerctl`, path from cargo's JSON messages).
+pub fn speakerctl_binary() -> Result<PathBuf> {
+    static BIN: std::sync::OnceLock<std::result::Result<PathBuf, String>> =
+        std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let out = run(Command::new(cargo)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args([
+                "build",
+                "-p",
+                "speakerctl",
+                "--bin",
+                "speakerctl",
+                "--message-format=json-render-diagnostics",
+            ]))
+        .map_err(|e| e.to_string())?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "speakerctl")
+            .filter_map(|v| v["executable"].as_str().map(PathBuf::from))
+            .next_back()
+            .ok_or_else(|| "cargo build -p speakerctl: no executable in its output".to_string())
+    })
+    .clone()
+    .map_err(|detail| Error::Parse {
+        cmd: "cargo build -p speakerctl --bin speakerctl".into(),
+        detail,
+    })
+}
+
 /// Address families a session carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
