@@ -466,6 +466,28 @@ pub(crate) fn put_prefixes(
     }
     let per = if v4 { 5 } else { 17 } + if add_path { 4 } else { 0 };
     let start = out.len();
+    // One or two IPv4 prefixes without path identifiers are written one by one
+    // (a fixed 5-byte copy, then the unused address bytes dropped): no zero-fill call.
+    if v4 && !add_path && nlri.len() <= 2 {
+        out.reserve(nlri.len() * 5);
+        for n in nlri {
+            match n.prefix {
+                IpNet::V4(p) => {
+                    let len = p.prefix_len();
+                    let o = p.addr().octets();
+                    out.extend_from_slice(&[len, o[0], o[1], o[2], o[3]]);
+                    let l = out.len();
+                    out.truncate(l - 4 + (len as usize).div_ceil(8));
+                }
+                other if !skip_other => {
+                    out.truncate(start);
+                    return Err(other);
+                }
+                _ => {}
+            }
+        }
+        return Ok(());
+    }
     out.resize(start + nlri.len() * per, 0);
     let dst = &mut out[start..];
     let mut k = 0;
