@@ -78,11 +78,20 @@ fn peer_states(json: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// FRR's own record of when the session with speakerd became Established.
-fn frr_established_epoch(frr: &Frr) -> Option<u64> {
+/// FRR's own record of the session with speakerd: how many times it was established and
+/// dropped, and for how long it has been up (ms, whole seconds in FRR 8.4). (`bgpTimerUpEstablishedEpoch` is derived
+/// from the uptime and can move by a second on its own, so it is not used.)
+fn frr_session(frr: &Frr) -> Option<((u64, u64), u64)> {
     let t = frr.vtysh("show bgp neighbors 192.0.2.11 json").ok()?;
     let v: serde_json::Value = serde_json::from_str(&t).ok()?;
-    v["192.0.2.11"]["bgpTimerUpEstablishedEpoch"].as_u64()
+    let n = &v["192.0.2.11"];
+    Some((
+        (
+            n["connectionsEstablished"].as_u64()?,
+            n["connectionsDropped"].as_u64().unwrap_or(0),
+        ),
+        n["bgpTimerUpMsec"].as_u64()?,
+    ))
 }
 
 /// BIRD's `show protocols` line for the session with speakerd (state and "since" time).
@@ -222,7 +231,7 @@ fn speakerctl_announce_withdraw_reload_on_frr_and_bird() {
     );
 
     // Reload without a flap: the peers' own view of the sessions before...
-    let epoch = frr_established_epoch(&frr).unwrap_or_else(|| panic!("{}", view()));
+    let before = frr_session(&frr).unwrap_or_else(|| panic!("{}", view()));
     let since = bird_protocol_line(&bird).unwrap_or_else(|| panic!("{}", view()));
     assert!(since.contains("Established"), "{since}");
     let mut text = config(&socket);
@@ -247,10 +256,18 @@ fn speakerctl_announce_withdraw_reload_on_frr_and_bird() {
         view,
     );
     // ...and after: the same sessions (no NOTIFICATION, no new OPEN).
+    let after = frr_session(&frr).unwrap_or_else(|| panic!("{}", view()));
     assert_eq!(
-        frr_established_epoch(&frr),
-        Some(epoch),
-        "FRR's session was reset by the reload:\n{}",
+        after.0,
+        before.0,
+        "FRR's session was reset by the reload (established, dropped):\n{}",
+        view()
+    );
+    assert!(
+        after.1 >= before.1,
+        "FRR's session uptime went back from {} ms to {} ms:\n{}",
+        before.1,
+        after.1,
         view()
     );
     assert_eq!(
