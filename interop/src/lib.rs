@@ -668,65 +668,47 @@ pub fn wait_for(deadline: Duration, what: &str, mut check: impl FnMut() -> bool)
 /// the caller's `CARGO_TARGET_DIR`); the path comes from cargo's JSON messages, so it is
 /// right whatever the target directory.
 pub fn speakerd_binary() -> Result<PathBuf> {
-    static BIN: std::sync::OnceLock<std::result::Result<PathBuf, String>> =
-        std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = run(Command::new(cargo)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args([
-                "build",
-                "-p",
-                "speakerd",
-                "--bin",
-                "speakerd",
-                "--message-format=json-render-diagnostics",
-            ]))
-        .map_err(|e| e.to_string())?;
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "speakerd")
-            .filter_map(|v| v["executable"].as_str().map(PathBuf::from))
-            .next_back()
-            .ok_or_else(|| "cargo build -p speakerd: no executable in its output".to_string())
-    })
-    .clone()
-    .map_err(|detail| Error::Parse {
-        cmd: "cargo build -p speakerd --bin speakerd".into(),
-        detail,
-    })
+    workspace_binary("speakerd")
 }
 
 /// The `speakerctl` executable, built once per test process like [`speakerd_binary`]
 /// (`cargo build -p speakerctl --bin speakerctl`, path from cargo's JSON messages).
 pub fn speakerctl_binary() -> Result<PathBuf> {
-    static BIN: std::sync::OnceLock<std::result::Result<PathBuf, String>> =
-        std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = run(Command::new(cargo)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args([
-                "build",
-                "-p",
-                "speakerctl",
-                "--bin",
-                "speakerctl",
-                "--message-format=json-render-diagnostics",
-            ]))
-        .map_err(|e| e.to_string())?;
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "speakerctl")
-            .filter_map(|v| v["executable"].as_str().map(PathBuf::from))
-            .next_back()
-            .ok_or_else(|| "cargo build -p speakerctl: no executable in its output".to_string())
-    })
-    .clone()
-    .map_err(|detail| Error::Parse {
-        cmd: "cargo build -p speakerctl --bin speakerctl".into(),
+    workspace_binary("speakerctl")
+}
+
+/// Builds the binary `name` of the workspace package of the same name (once per test
+/// process; later calls return the first answer) and returns its path.
+fn workspace_binary(name: &str) -> Result<PathBuf> {
+    type Built = std::collections::HashMap<String, std::result::Result<PathBuf, String>>;
+    static BUILT: std::sync::Mutex<Option<Built>> = std::sync::Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let entry = built
+        .get_or_insert_with(Default::default)
+        .entry(name.to_string())
+        .or_insert_with(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let out = run(Command::new(cargo)
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .args([
+                    "build",
+                    "-p",
+                    name,
+                    "--bin",
+                    name,
+                    "--message-format=json-render-diagnostics",
+                ]))
+            .map_err(|e| e.to_string())?;
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == name)
+                .filter_map(|v| v["executable"].as_str().map(PathBuf::from))
+                .next_back()
+                .ok_or_else(|| format!("cargo build -p {name}: no executable in its output"))
+        });
+    entry.clone().map_err(|detail| Error::Parse {
+        cmd: format!("cargo build -p {name} --bin {name}"),
         detail,
     })
 }
