@@ -6,8 +6,9 @@ stream into BGP messages, derives each direction's decode context from the two O
 connection, classifies every message, de-duplicates identical messages and writes:
 
   GOLDEN/<name>.hex   '# produced by: ...', '# ctx: ...', then hex, 32 bytes a line
-  SEEDS/<name>.bin    one context byte (bit0 as4, bit1 addpath-ipv4, bit2 addpath-ipv6,
-                      bit3 extmsg) followed by the raw message
+  SEEDS/<name>.bin    one context byte as fuzz/fuzz_targets/bgp_message.rs reads it (bit0
+                      2-octet AS, bit1 addpath-ipv4, bit2 addpath-ipv6, bit3 extmsg)
+                      followed by the raw message
 
 Used by capture-golden.sh; see the address plan there for the peer names.
 """
@@ -229,7 +230,8 @@ def ctx_of(sender, receiver):
 
 
 def ctx_byte(toks):
-    bits = {"as4": 1, "addpath-ipv4": 2, "addpath-ipv6": 4, "extmsg": 8}
+    # The bgp_message fuzz target's convention: bit 0 set means 2-octet AS.
+    bits = {"as2": 1, "addpath-ipv4": 2, "addpath-ipv6": 4, "extmsg": 8}
     return sum(bits[t] for t in toks if t in bits)
 
 
