@@ -1,5 +1,5 @@
 //! The speakerd binary against GoBGP 3 and ExaBGP 4 in a namespace lab: a TCP-MD5 session
-//! with GoBGP carrying speakerd's `[[announce]]` route (community, MED) into GoBGP's RIB, and
+//! with GoBGP (and none with a GoBGP using another password) carrying speakerd's `[[announce]]` route (community, MED) into GoBGP's RIB, and
 //! a session with ExaBGP whose static route (with a community) speakerd keeps and reports
 //! through its API (`routes` with `received: true`). ExaBGP's view is its INFO log, which
 //! shows the connection but not the routes it receives (see the comment in the test).
@@ -9,7 +9,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use interop::exabgp::{Exabgp, ExabgpConfig};
 use interop::gobgp::{Gobgp, GobgpConfig};
@@ -68,9 +68,17 @@ fn gobgp_md5_session_and_announced_attributes_in_its_rib() {
         return;
     };
     let seg = lab
-        .segment(&[("sd", &["192.0.2.11/24"]), ("gobgp", &["192.0.2.3/24"])])
+        .segment(&[
+            ("sd", &["192.0.2.11/24"]),
+            ("gobgp", &["192.0.2.3/24"]),
+            ("gobgp2", &["192.0.2.5/24"]),
+        ])
         .unwrap();
-    let (sd_ns, gobgp_ns) = (seg.nodes[0].ns.clone(), seg.nodes[1].ns.clone());
+    let (sd_ns, gobgp_ns, gobgp2_ns) = (
+        seg.nodes[0].ns.clone(),
+        seg.nodes[1].ns.clone(),
+        seg.nodes[2].ns.clone(),
+    );
     // GoBGP connects (connect-retry 1 s), speakerd is passive; TCP-MD5 on both sides.
     let gobgp_cfg = GobgpConfig::new(64500, "192.0.2.3").neighbor(
         Neighbor::new("192.0.2.11", 64511)
@@ -78,6 +86,13 @@ fn gobgp_md5_session_and_announced_attributes_in_its_rib() {
             .password("s3cret"),
     );
     let gobgp = Gobgp::start(&mut lab, &gobgp_ns, &gobgp_cfg).unwrap();
+    // A second GoBGP with another password: never Established.
+    let gobgp2_cfg = GobgpConfig::new(64502, "192.0.2.5").neighbor(
+        Neighbor::new("192.0.2.11", 64511)
+            .local_address("192.0.2.5")
+            .password("other"),
+    );
+    let gobgp2 = Gobgp::start(&mut lab, &gobgp2_ns, &gobgp2_cfg).unwrap();
     let log = start_speakerd(
         &mut lab,
         &sd_ns,
@@ -92,6 +107,12 @@ address = "192.0.2.3"
 asn = 64500
 passive = true
 password = "s3cret"
+[[peer]]
+name = "gobgp2"
+address = "192.0.2.5"
+asn = 64502
+passive = true
+password = "s3cret"
 [[announce]]
 prefix = "203.0.113.100/32"
 communities = ["64511:100"]
@@ -101,8 +122,9 @@ med = 10
     let rib = || gobgp.gobgp(&["global", "rib", "-a", "ipv4", "-j"]);
     let view = || {
         format!(
-            "{}\n--- gobgp global rib ---\n{}\n--- speakerd.log ---\n{}",
+            "{}\n\n{}\n--- gobgp global rib ---\n{}\n--- speakerd.log ---\n{}",
             gobgp.view(),
+            gobgp2.view(),
             rib().unwrap_or_else(|e| e.to_string()),
             tail(&log, 30)
         )
@@ -149,6 +171,21 @@ med = 10
         .gobgp(&["neighbor", "192.0.2.11", "adj-in", "-a", "ipv4"])
         .unwrap();
     assert!(adj_in.contains("203.0.113.100/32"), "{adj_in}");
+
+    // RFC 2385 §2: segments without the right MD5 digest are dropped, so GoBGP with the
+    // wrong password never gets a session. Checked for a bounded time: several of its
+    // connect retries (1 s).
+    let until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < until {
+        let state = gobgp2.neighbor_state("192.0.2.11").unwrap_or_default();
+        assert_ne!(
+            state,
+            "established",
+            "gobgp2 established with a wrong password\n{}",
+            view()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]
