@@ -333,6 +333,26 @@ async fn hundred_thousand_prefixes_in_one_request() {
     Arc::try_unwrap(speaker).unwrap().shutdown("done").await;
 }
 
+/// B's received-routes table is fed from the event stream by its own task, so it may trail
+/// a watch event by a moment: asks for peer a's received routes until `done` holds, within
+/// a deadline.
+async fn received_until(c: &mut Client, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let rr = c
+            .ok(json!({"request": "routes", "peer": "a", "received": true}))
+            .await;
+        if done(&rr) {
+            return rr;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B's received routes never showed {what}: {rr}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_streams_state_changes_and_received_updates() {
     let dir = tempfile::tempdir().unwrap();
@@ -393,9 +413,10 @@ async fn watch_streams_state_changes_and_received_updates() {
     assert_eq!(pa["peers"][0]["prefixes_sent"], 1);
 
     let mut cb = Client::connect(&bpath).await;
-    let rr = cb
-        .ok(json!({"request": "routes", "peer": "a", "received": true}))
-        .await;
+    let rr = received_until(&mut cb, "the route", |rr| {
+        rr["received"][0]["routes"][0]["prefix"] == "203.0.113.10/32"
+    })
+    .await;
     assert_eq!(rr["received"][0]["peer"], "a");
     assert_eq!(rr["received"][0]["routes"][0]["prefix"], "203.0.113.10/32");
     let p = cb.ok(json!({"request": "peers"})).await;
@@ -418,8 +439,10 @@ async fn watch_streams_state_changes_and_received_updates() {
         })
         .await;
     assert_eq!(ev["withdrawn"], json!(["203.0.113.10/32"]));
-    let rr = cb.ok(json!({"request": "routes", "received": true})).await;
-    assert_eq!(rr["received"][0]["routes"], json!([]));
+    received_until(&mut cb, "no route", |rr| {
+        rr["received"][0]["routes"] == json!([])
+    })
+    .await;
 
     // A goes away: B's watcher sees the session leave Established, with the reason.
     drop(ca);
