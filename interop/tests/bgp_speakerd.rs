@@ -72,6 +72,8 @@ fn tcpdump(lab: &mut Lab, ns: &Netns, ifname: &str) -> PathBuf {
         ifname,
         "-n",
         "-l",
+        // Hand each packet over at once, not when libpcap's buffer timeout fires.
+        "--immediate-mode",
         "-v",
         "src host 192.0.2.11 and tcp port 179",
     ]);
@@ -422,13 +424,22 @@ hold_time = 3
     );
     // GTSM: FRR (ttl-security hops 1) drops anything below TTL 254, so the session being up
     // already says speakerd sends TTL 255; the capture says it of every packet (RFC 5082 §3).
-    let ttls: Vec<String> = std::fs::read_to_string(&cap)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split("ttl ").nth(1))
-        .map(|t| t.split(',').next().unwrap_or("").to_string())
-        .collect();
-    assert!(!ttls.is_empty(), "no packets captured\n{}", tail(&cap, 20));
+    let ttls_seen = || -> Vec<String> {
+        std::fs::read_to_string(&cap)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split("ttl ").nth(1))
+            .map(|t| t.split(',').next().unwrap_or("").to_string())
+            .collect()
+    };
+    // tcpdump writes what it captured a moment later: wait (bounded) for the first lines.
+    wait_until(
+        Duration::from_secs(10),
+        "tcpdump shows speakerd's packets",
+        || Ok(!ttls_seen().is_empty()),
+        || tail(&cap, 20),
+    );
+    let ttls = ttls_seen();
     assert!(
         ttls.iter().all(|t| t == "255"),
         "TTLs from speakerd: {ttls:?}"
