@@ -710,6 +710,19 @@ fn mp_err(kind: K, raw: &Raw<'_>, tc: u8) -> AttributeError {
     }
 }
 
+/// MP_REACH/MP_UNREACH of a family other than IPv4/IPv6 unicast/multicast: kept
+/// whole as an unknown attribute, so it is passed on and re-encoded unchanged.
+fn keep_other_family(raw: &Raw<'_>, tc: u8, flags: AttrFlags, attrs: &mut Vec<PathAttribute>) {
+    push_attr(
+        attrs,
+        flags,
+        AttributeValue::Unknown {
+            type_code: tc,
+            data: raw.value_bytes(),
+        },
+    );
+}
+
 fn decode_mp_reach(
     raw: &Raw<'_>,
     ctx: &DecodeContext,
@@ -728,14 +741,7 @@ fn decode_mp_reach(
         return Err(mp_err(K::Length, raw, tc));
     }
     if !family.is_ip_prefix() {
-        push_attr(
-            attrs,
-            flags,
-            AttributeValue::Unknown {
-                type_code: tc,
-                data: raw.value_bytes(),
-            },
-        );
+        keep_other_family(raw, tc, flags, attrs);
         return Ok(());
     }
     let nh = &v[4..4 + nhlen];
@@ -787,14 +793,7 @@ fn decode_mp_unreach(
     }
     let family = Family::new(Afi(u16::from_be_bytes([v[0], v[1]])), Safi(v[2]));
     if !family.is_ip_prefix() {
-        push_attr(
-            attrs,
-            flags,
-            AttributeValue::Unknown {
-                type_code: tc,
-                data: raw.value_bytes(),
-            },
-        );
+        keep_other_family(raw, tc, flags, attrs);
         return Ok(());
     }
     let mut withdrawn = Vec::new();
